@@ -1,0 +1,47 @@
+//! The HTTP API of partyedu: routes, handlers and the server loop.
+
+mod health;
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use partyedu_store::EventStore;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: EventStore,
+}
+
+/// The whole API as a router, without a socket (handler tests drive it with `oneshot`).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .with_state(state)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                // Spans carry the matched route, not the raw path (ids in paths would explode
+                // cardinality and could carry personal data).
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("unmatched");
+                tracing::info_span!("http", method = %req.method(), route)
+            }),
+        )
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,89 @@
+//! Starting the real `partyedu` binary for end-to-end tests.
+
+use sqlx::PgPool;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The URL of the database behind a `#[sqlx::test]` pool.
+pub fn database_url(pool: &PgPool) -> String {
+    let opts = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        opts.get_username(),
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().expect("test pools name their database")
+    )
+}
+
+/// A running `partyedu serve` on a free port; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts the server against `database_url` and waits until it listens.
+    pub fn start(database_url: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_partyedu"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the partyedu binary starts");
+        let (lines, log) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            base_url: String::new(),
+            log,
+        };
+        let listening = server.wait_for_log("listening");
+        let record: serde_json::Value = serde_json::from_str(&listening).expect("JSON log lines");
+        let address = record["fields"]["address"]
+            .as_str()
+            .expect("the listening line names the address");
+        server.base_url = format!("http://{address}");
+        server
+    }
+
+    /// Waits (up to 60 s) for a log line containing `needle` and returns it.
+    pub fn wait_for_log(&mut self, needle: &str) -> String {
+        loop {
+            match self.log.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(err) => panic!("no log line with {needle:?}: {err}"),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and returns whether the process exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        self.child.wait().expect("the server exits").success()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
