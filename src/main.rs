@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use partyedu_server::AppState;
+use partyedu_server::auth::{self, Role};
+use partyedu_server::{AppState, local_timestamp};
 use partyedu_store::EventStore;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
@@ -24,6 +25,14 @@ struct Cli {
         hide_env_values = true
     )]
     database_url: String,
+    /// The deployment's time zone (IANA name): years and quarters are taken in it.
+    #[arg(
+        long,
+        env = "PARTYEDU_TIME_ZONE",
+        default_value = "Asia/Shanghai",
+        global = true
+    )]
+    time_zone: chrono_tz::Tz,
     /// Log line format.
     #[arg(long, env = "PARTYEDU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -45,27 +54,64 @@ enum Command {
         #[arg(long, env = "PARTYEDU_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; its value is printed alone on the last line, and only this once.
+    Create {
+        #[arg(long)]
+        role: Role,
+        /// Limit the token to this org unit and everything below it.
+        #[arg(long)]
+        org: Option<String>,
+        /// The token's name, which becomes the `actor` of what it records.
+        #[arg(long)]
+        name: String,
+    },
+    /// List every token with who created and revoked it, and when.
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { listen } => serve(&cli.database_url, listen).await,
+        Command::Serve { listen } => serve(&cli.database_url, cli.time_zone, listen).await,
+        Command::Token(command) => token(&cli.database_url, cli.time_zone, command).await,
     }
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Logs go to stderr: stdout is for what a command prints (a token, an export).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
 }
 
-async fn serve(database_url: &str, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(database_url: &str, tz: chrono_tz::Tz, listen: SocketAddr) -> anyhow::Result<()> {
     let pool = partyedu_store::prepare_database(database_url)
         .await
         .context("preparing the database")?;
@@ -76,6 +122,7 @@ async fn serve(database_url: &str, listen: SocketAddr) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "listening");
     let state = AppState {
         store: EventStore::new(pool),
+        tz,
     };
     partyedu_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
@@ -100,4 +147,52 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Who did it, for tokens made at the command line: the operating-system user.
+fn cli_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_default();
+    format!("cli:{}", if user.is_empty() { "unknown" } else { &user })
+}
+
+async fn token(database_url: &str, tz: chrono_tz::Tz, command: TokenCommand) -> anyhow::Result<()> {
+    let pool = partyedu_store::prepare_database(database_url)
+        .await
+        .context("preparing the database")?;
+    match command {
+        TokenCommand::Create { role, org, name } => {
+            let token =
+                auth::create_token(&pool, &name, role, org.as_deref(), &cli_actor()).await?;
+            println!(
+                "created token `{name}` ({role}, scope {})",
+                org.as_deref().unwrap_or("everything")
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<24} {:<9} {:<16} {:<26} {:<16} revoked",
+                "name", "role", "scope", "created", "by"
+            );
+            for t in auth::list_tokens(&pool).await? {
+                let revoked = match (&t.revoked_at, &t.revoked_by) {
+                    (Some(at), Some(by)) => format!("{} by {by}", local_timestamp(*at, tz)),
+                    _ => "-".to_owned(),
+                };
+                println!(
+                    "{:<24} {:<9} {:<16} {:<26} {:<16} {revoked}",
+                    t.name,
+                    t.role.as_str(),
+                    t.org_scope.as_deref().unwrap_or("everything"),
+                    local_timestamp(t.created_at, tz),
+                    t.created_by,
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            auth::revoke_token(&pool, &name, &cli_actor()).await?;
+            println!("revoked token `{name}`");
+        }
+    }
+    Ok(())
 }

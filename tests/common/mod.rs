@@ -32,14 +32,14 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the partyedu binary starts");
         let (lines, log) = mpsc::channel();
-        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if lines.send(line).is_err() {
                     break;
                 }

@@ -48,6 +48,7 @@ mod tests {
     async fn status_of(pool: PgPool, uri: &str) -> StatusCode {
         let app = crate::app(AppState {
             store: EventStore::new(pool),
+            tz: chrono_tz::Asia::Shanghai,
         });
         let request = Request::get(uri).body(Body::empty()).unwrap();
         app.oneshot(request).await.unwrap().status()

@@ -1,6 +1,13 @@
 //! The HTTP API of partyedu: routes, handlers and the server loop.
 
+pub mod auth;
+mod error;
 mod health;
+mod log;
+mod record;
+
+pub use error::{ApiError, Detail};
+pub use record::{Record, local_timestamp, ndjson_line};
 
 use axum::Router;
 use axum::extract::MatchedPath;
@@ -14,12 +21,15 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub store: EventStore,
+    /// The deployment's time zone: calendar periods and returned timestamps are taken in it.
+    pub tz: chrono_tz::Tz,
 }
 
 /// The whole API as a router, without a socket (handler tests drive it with `oneshot`).
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(log::routes())
         .with_state(state)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -10,7 +10,7 @@ CREATE TABLE events (
     stream          text        NOT NULL,
     version         bigint      NOT NULL CHECK (version >= 1),
     type            text        NOT NULL,
-    schema_version  integer     NOT NULL CHECK (schema_version >= 1),
+    schema_version  integer     NOT NULL CHECK (schema_version >= 0),
     occurred_at     timestamptz NOT NULL,
     recorded_at     timestamptz NOT NULL DEFAULT now(),
     actor           text        NOT NULL,

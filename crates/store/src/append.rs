@@ -52,7 +52,8 @@ pub struct NewEvent {
     pub stream: String,
     pub event_type: String,
     pub schema_version: i32,
-    pub occurred_at: DateTime<Utc>,
+    /// When it happened; `None` takes the recording time (`recorded_at`) exactly.
+    pub occurred_at: Option<DateTime<Utc>>,
     pub actor: String,
     pub data: Value,
     pub metadata: Value,
@@ -66,6 +67,9 @@ pub struct AppendBatch {
     pub expected: Vec<(String, ExpectedVersion)>,
     /// A retry with the same key returns the original result and stores nothing.
     pub idempotency_key: Option<String>,
+    /// What makes a retry "the same request" for the key; computed from the batch when absent
+    /// (a caller whose request is more than the batch it appends supplies its own).
+    pub fingerprint: Option<Vec<u8>>,
 }
 
 /// Where an appended event landed.
@@ -86,7 +90,7 @@ struct Columns {
     stream_index: Vec<i32>,
     types: Vec<String>,
     schema_versions: Vec<i32>,
-    occurred_at: Vec<DateTime<Utc>>,
+    occurred_at: Vec<Option<DateTime<Utc>>>,
     actors: Vec<String>,
     data: Vec<String>,
     metadata: Vec<String>,
@@ -131,7 +135,10 @@ impl Columns {
             actors: Vec::with_capacity(count),
             data: Vec::with_capacity(count),
             metadata: Vec::with_capacity(count),
-            request_hash: request_hash(batch),
+            request_hash: batch
+                .fingerprint
+                .clone()
+                .unwrap_or_else(|| request_hash(batch)),
             streams,
             expected,
         };
@@ -205,7 +212,7 @@ WITH streams AS (
                         occurred_at, actor, data, metadata)
     SELECT b.first + n.ord - 1, n.event_id, s.stream,
            s.current + row_number() OVER (PARTITION BY n.sidx ORDER BY n.ord),
-           n.type, n.schema_version, n.occurred_at, n.actor, n.data::json, n.metadata::json
+           n.type, n.schema_version, COALESCE(n.occurred_at, now()), n.actor, n.data::json, n.metadata::json
     FROM unnest($3::uuid[], $4::int[], $5::text[], $6::int[], $7::timestamptz[],
                 $8::text[], $9::text[], $10::text[])
              WITH ORDINALITY AS n(event_id, sidx, type, schema_version, occurred_at,
@@ -299,23 +306,38 @@ impl EventStore {
         }
     }
 
-    /// The result an idempotency key first produced, when the batch is the same.
     async fn original_result(
         &self,
         conn: &mut PgConnection,
         batch: &AppendBatch,
         columns: &Columns,
     ) -> Result<Vec<Appended>, AppendError> {
-        let key = batch.idempotency_key.clone().unwrap_or_default();
-        let row = sqlx::query(
+        let key = batch.idempotency_key.as_deref().unwrap_or_default();
+        self.idempotent_result(conn, key, &columns.request_hash)
+            .await?
+            .ok_or(AppendError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// What an append with idempotency key `key` stored, if there was one: the original result
+    /// when `fingerprint` matches, [`AppendError::IdempotencyKeyReused`] when it does not.
+    pub async fn idempotent_result(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        fingerprint: &[u8],
+    ) -> Result<Option<Vec<Appended>>, AppendError> {
+        let Some(row) = sqlx::query(
             "SELECT request_hash, first_position, event_count FROM idempotency_keys WHERE key = $1",
         )
-        .bind(&key)
-        .fetch_one(&mut *conn)
-        .await?;
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
         let hash: Vec<u8> = row.try_get("request_hash")?;
-        if hash != columns.request_hash {
-            return Err(AppendError::IdempotencyKeyReused(key));
+        if hash != fingerprint {
+            return Err(AppendError::IdempotencyKeyReused(key.to_owned()));
         }
         let first: i64 = row.try_get("first_position")?;
         let count: i32 = row.try_get("event_count")?;
@@ -338,6 +360,7 @@ impl EventStore {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
+            .map(Some)
             .map_err(AppendError::from)
     }
 }

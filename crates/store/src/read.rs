@@ -123,6 +123,23 @@ impl EventStore {
         Ok(Page { events, next_after })
     }
 
+    /// Every committed event after `after`, ignoring the safe frontier, read on the caller's
+    /// connection. Only correct for a caller that holds a lock every writer of the events it
+    /// cares about takes before writing (the recording lock): then no such writer is in flight.
+    pub async fn read_committed_after(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        after: i64,
+    ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM events WHERE position > $1 ORDER BY position"
+        );
+        let rows = sqlx::query(sql).bind(after).fetch_all(conn).await?;
+        rows.iter().map(decode).collect()
+    }
+
     /// The events of one stream with versions above `after_version`, in version order.
     #[instrument(skip(self))]
     pub async fn read_stream(
@@ -143,6 +160,14 @@ impl EventStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(decode).collect()
+    }
+
+    /// The highest position committed so far (0 for an empty log); it may still be above the
+    /// safe frontier while older transactions are open.
+    pub async fn head_position(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COALESCE(max(position), 0)::bigint FROM events")
+            .fetch_one(&self.pool)
+            .await
     }
 
     /// The latest version of a stream, 0 when it has no events.

@@ -17,7 +17,7 @@ fn event(stream: &str, n: i64) -> NewEvent {
         stream: stream.to_owned(),
         event_type: "Tested".to_owned(),
         schema_version: 1,
-        occurred_at: Utc::now(),
+        occurred_at: Some(Utc::now()),
         actor: "tester".to_owned(),
         data: json!({"n": n, "stream": stream}),
         metadata: json!({}),

@@ -1,0 +1,57 @@
+//! The event record as users see it (CONTRACT §1): data and metadata exactly as stored,
+//! envelope timestamps in the deployment's time zone.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use partyedu_store::RecordedEvent;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+#[derive(Serialize)]
+pub struct Record<'a> {
+    pub event_id: Uuid,
+    pub position: i64,
+    pub stream: &'a str,
+    pub version: i64,
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub schema_version: i32,
+    pub occurred_at: String,
+    pub recorded_at: String,
+    pub actor: &'a str,
+    pub data: &'a RawValue,
+    pub metadata: &'a RawValue,
+}
+
+/// RFC 3339 with the zone's offset, fractional seconds only where there are any.
+pub fn local_timestamp(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+impl<'a> Record<'a> {
+    pub fn new(event: &'a RecordedEvent, tz: Tz) -> Self {
+        Self {
+            event_id: event.event_id,
+            position: event.position,
+            stream: &event.stream,
+            version: event.version,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            occurred_at: local_timestamp(event.occurred_at, tz),
+            recorded_at: local_timestamp(event.recorded_at, tz),
+            actor: &event.actor,
+            data: &event.data,
+            metadata: &event.metadata,
+        }
+    }
+}
+
+/// One NDJSON line (with its newline) for an event.
+pub fn ndjson_line(event: &RecordedEvent, tz: Tz) -> String {
+    let mut line = serde_json::to_string(&Record::new(event, tz))
+        .expect("a record of strings, numbers and raw JSON always serialises");
+    line.push('\n');
+    line
+}
