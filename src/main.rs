@@ -2,10 +2,14 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use partyedu_server::auth::{self, Role};
-use partyedu_server::{AppState, local_timestamp};
+use partyedu_server::recorder::Recorder;
+use partyedu_server::transfer::{self, ImportError};
+use partyedu_server::{AppState, Limits};
 use partyedu_store::EventStore;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -53,10 +57,30 @@ enum Command {
         /// Address to listen on; port 0 picks a free port (printed in the log).
         #[arg(long, env = "PARTYEDU_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Request bodies larger than this many bytes are refused with 413.
+        #[arg(long, env = "PARTYEDU_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+        max_body_bytes: usize,
+        /// Batches of more events than this are refused with 413.
+        #[arg(long, env = "PARTYEDU_MAX_BATCH_EVENTS", default_value_t = Limits::default().max_batch_events)]
+        max_batch_events: usize,
     },
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import an NDJSON file of event records, validated as the API would; all or nothing.
+    Import {
+        /// The file (as written by `export`).
+        file: PathBuf,
+    },
+    /// Write the log as NDJSON to standard output.
+    Export {
+        /// Only events after this position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Only events of this type (repeatable).
+        #[arg(long = "type")]
+        types: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,8 +117,22 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { listen } => serve(&cli.database_url, cli.time_zone, listen).await,
+        Command::Serve {
+            listen,
+            max_body_bytes,
+            max_batch_events,
+        } => {
+            let limits = Limits {
+                max_body_bytes,
+                max_batch_events,
+            };
+            serve(&cli.database_url, cli.time_zone, listen, limits).await
+        }
         Command::Token(command) => token(&cli.database_url, cli.time_zone, command).await,
+        Command::Import { file } => import(&cli.database_url, cli.time_zone, &file).await,
+        Command::Export { after, types } => {
+            export(&cli.database_url, cli.time_zone, after, &types).await
+        }
     }
 }
 
@@ -111,7 +149,12 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn serve(database_url: &str, tz: chrono_tz::Tz, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    database_url: &str,
+    tz: chrono_tz::Tz,
+    listen: SocketAddr,
+    limits: Limits,
+) -> anyhow::Result<()> {
     let pool = partyedu_store::prepare_database(database_url)
         .await
         .context("preparing the database")?;
@@ -120,10 +163,9 @@ async fn serve(database_url: &str, tz: chrono_tz::Tz, listen: SocketAddr) -> any
         .with_context(|| format!("binding {listen}"))?;
     // End-to-end tests and operators read the bound address from this line.
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let state = AppState {
-        store: EventStore::new(pool),
-        tz,
-    };
+    let state = AppState::new(EventStore::new(pool), tz, limits);
+    // Read the log into the recorder's state now rather than on the first request.
+    state.recorder.warm_up().await.context("reading the log")?;
     partyedu_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
@@ -174,9 +216,9 @@ async fn token(database_url: &str, tz: chrono_tz::Tz, command: TokenCommand) -> 
                 "{:<24} {:<9} {:<16} {:<26} {:<16} revoked",
                 "name", "role", "scope", "created", "by"
             );
-            for t in auth::list_tokens(&pool).await? {
+            for t in auth::list_tokens(&pool, tz).await? {
                 let revoked = match (&t.revoked_at, &t.revoked_by) {
-                    (Some(at), Some(by)) => format!("{} by {by}", local_timestamp(*at, tz)),
+                    (Some(at), Some(by)) => format!("{} by {by}", at.to_rfc3339()),
                     _ => "-".to_owned(),
                 };
                 println!(
@@ -184,7 +226,7 @@ async fn token(database_url: &str, tz: chrono_tz::Tz, command: TokenCommand) -> 
                     t.name,
                     t.role.as_str(),
                     t.org_scope.as_deref().unwrap_or("everything"),
-                    local_timestamp(t.created_at, tz),
+                    t.created_at.to_rfc3339(),
                     t.created_by,
                 );
             }
@@ -194,5 +236,63 @@ async fn token(database_url: &str, tz: chrono_tz::Tz, command: TokenCommand) -> 
             println!("revoked token `{name}`");
         }
     }
+    Ok(())
+}
+
+async fn import(database_url: &str, tz: chrono_tz::Tz, file: &Path) -> anyhow::Result<()> {
+    let pool = partyedu_store::prepare_database(database_url)
+        .await
+        .context("preparing the database")?;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let recorder = Recorder::new(EventStore::new(pool), tz);
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("validating");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let result = transfer::import(&recorder, reader, &cli_actor(), |stored, total| {
+        bar.set_message("storing");
+        bar.set_length(total as u64);
+        bar.set_position(stored as u64);
+    })
+    .await;
+    bar.finish_and_clear();
+    match result {
+        Ok(stored) => {
+            println!("imported {stored} new event(s) from {}", file.display());
+            Ok(())
+        }
+        Err(ImportError::Refused(problems)) => {
+            for p in &problems {
+                eprintln!("line {}: {}: {}", p.line, p.path, p.problem);
+            }
+            anyhow::bail!(
+                "{} refused record(s) in {}; nothing was stored",
+                problems.len(),
+                file.display()
+            )
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn export(
+    database_url: &str,
+    tz: chrono_tz::Tz,
+    after: i64,
+    types: &[String],
+) -> anyhow::Result<()> {
+    let pool = partyedu_store::prepare_database(database_url)
+        .await
+        .context("preparing the database")?;
+    let store = EventStore::new(pool);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let types = (!types.is_empty()).then_some(types);
+    let written = transfer::export(&store, after, types, tz, &mut out).await?;
+    tracing::info!(records = written, "exported");
     Ok(())
 }

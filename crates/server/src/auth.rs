@@ -9,8 +9,9 @@ use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use rand::RngCore;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -18,7 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a token may do. `Admin` may do everything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Records events.
@@ -130,14 +131,14 @@ fn hash(token: &str) -> Vec<u8> {
 }
 
 /// A token as listed: never its value.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct TokenInfo {
     pub name: String,
     pub role: Role,
     pub org_scope: Option<String>,
-    pub created_at: DateTime<Utc>,
+    pub created_at: DateTime<FixedOffset>,
     pub created_by: String,
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<FixedOffset>>,
     pub revoked_by: Option<String>,
 }
 
@@ -210,8 +211,10 @@ pub async fn revoke_token(pool: &PgPool, name: &str, revoked_by: &str) -> Result
     Ok(())
 }
 
-/// Every token ever created, by name, with who created and revoked it and when.
-pub async fn list_tokens(pool: &PgPool) -> Result<Vec<TokenInfo>, sqlx::Error> {
+/// Every token ever created, by name, with who created and revoked it and when (in the
+/// deployment's time zone).
+pub async fn list_tokens(pool: &PgPool, tz: chrono_tz::Tz) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    let local = |at: DateTime<Utc>| at.with_timezone(&tz).fixed_offset();
     let rows = sqlx::query(
         "SELECT name, role, org_scope, created_at, created_by, revoked_at, revoked_by \
          FROM api_tokens ORDER BY name",
@@ -227,9 +230,11 @@ pub async fn list_tokens(pool: &PgPool) -> Result<Vec<TokenInfo>, sqlx::Error> {
                     .parse()
                     .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
                 org_scope: r.try_get("org_scope")?,
-                created_at: r.try_get("created_at")?,
+                created_at: local(r.try_get("created_at")?),
                 created_by: r.try_get("created_by")?,
-                revoked_at: r.try_get("revoked_at")?,
+                revoked_at: r
+                    .try_get::<Option<DateTime<Utc>>, _>("revoked_at")?
+                    .map(local),
                 revoked_by: r.try_get("revoked_by")?,
             })
         })

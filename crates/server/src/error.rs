@@ -6,11 +6,11 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::json;
 
 /// One thing wrong with a request: where (a JSON path) and what.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Detail {
     pub path: String,
     pub problem: String,
@@ -93,13 +93,30 @@ impl ApiError {
     }
 }
 
+/// The body of every error response.
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInfo,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorInfo {
+    /// `invalid_request`, `conflict`, `unauthorized`, `forbidden`, `not_found`,
+    /// `payload_too_large`, `lagging` or `internal`.
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<Detail>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {
-            "code": self.code,
-            "message": self.message,
-            "details": self.details,
-        }});
+        let body = ErrorBody {
+            error: ErrorInfo {
+                code: self.code,
+                message: self.message,
+                details: self.details,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -46,10 +46,11 @@ mod tests {
     use tower::ServiceExt;
 
     async fn status_of(pool: PgPool, uri: &str) -> StatusCode {
-        let app = crate::app(AppState {
-            store: EventStore::new(pool),
-            tz: chrono_tz::Asia::Shanghai,
-        });
+        let app = crate::app(AppState::new(
+            EventStore::new(pool),
+            chrono_tz::Asia::Shanghai,
+            crate::Limits::default(),
+        ));
         let request = Request::get(uri).body(Body::empty()).unwrap();
         app.oneshot(request).await.unwrap().status()
     }

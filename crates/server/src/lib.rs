@@ -2,9 +2,15 @@
 
 pub mod auth;
 mod error;
+mod extract;
 mod health;
 mod log;
+mod openapi;
 mod record;
+pub mod recorder;
+mod recording;
+mod tokens;
+pub mod transfer;
 
 pub use error::{ApiError, Detail};
 pub use record::{Record, local_timestamp, ndjson_line};
@@ -21,8 +27,39 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub store: EventStore,
+    pub recorder: recorder::Recorder,
+    pub limits: Limits,
     /// The deployment's time zone: calendar periods and returned timestamps are taken in it.
     pub tz: chrono_tz::Tz,
+}
+
+/// Request limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Larger request bodies get `413`.
+    pub max_body_bytes: usize,
+    /// Larger batches get `413`.
+    pub max_batch_events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_events: 5_000,
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(store: EventStore, tz: chrono_tz::Tz, limits: Limits) -> Self {
+        Self {
+            recorder: recorder::Recorder::new(store.clone(), tz),
+            store,
+            tz,
+            limits,
+        }
+    }
 }
 
 /// The whole API as a router, without a socket (handler tests drive it with `oneshot`).
@@ -30,6 +67,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(log::routes())
+        .merge(recording::routes())
+        .merge(tokens::routes())
+        .merge(openapi::routes())
         .with_state(state)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

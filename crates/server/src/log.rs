@@ -6,17 +6,18 @@
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::extract::Params;
 use crate::record::{Record, ndjson_line};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::stream;
 use partyedu_store::RecordedEvent;
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,7 +29,7 @@ const DEFAULT_LIMIT: i64 = 1_000;
 const MAX_LIMIT: i64 = 10_000;
 const NDJSON: &str = "application/x-ndjson";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogQuery {
     #[serde(default)]
@@ -37,6 +38,14 @@ pub(crate) struct LogQuery {
     /// Comma-separated event types.
     #[serde(rename = "type")]
     types: Option<String>,
+}
+
+/// `{"events": [...]}`, with where to continue when it is one page of the log.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct EventsPage<'a> {
+    pub events: Vec<Record<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
 }
 
 fn wants_ndjson(headers: &HeaderMap) -> bool {
@@ -65,7 +74,7 @@ async fn read_log(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(query): Query<LogQuery>,
+    Params(query): Params<LogQuery>,
 ) -> Result<Response, ApiError> {
     auditor(&caller)?;
     if query.after < 0 {
@@ -98,12 +107,15 @@ async fn read_log(
             types.as_deref(),
         )
         .await?;
-    let records: Vec<Record> = page
-        .events
-        .iter()
-        .map(|e| Record::new(e, state.tz))
-        .collect();
-    Ok(Json(json!({"events": records, "next_after": page.next_after})).into_response())
+    Ok(Json(EventsPage {
+        events: page
+            .events
+            .iter()
+            .map(|e| Record::new(e, state.tz))
+            .collect(),
+        next_after: Some(page.next_after),
+    })
+    .into_response())
 }
 
 /// The log from `after` as an NDJSON body, read page by page while it is sent.
@@ -168,6 +180,9 @@ async fn read_stream(
         let text: String = events.iter().map(|e| ndjson_line(e, state.tz)).collect();
         return Ok(ndjson_response(Body::from(text)));
     }
-    let records: Vec<Record> = events.iter().map(|e| Record::new(e, state.tz)).collect();
-    Ok(Json(json!({"events": records})).into_response())
+    Ok(Json(EventsPage {
+        events: events.iter().map(|e| Record::new(e, state.tz)).collect(),
+        next_after: None,
+    })
+    .into_response())
 }

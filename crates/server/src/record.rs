@@ -4,11 +4,13 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use partyedu_store::RecordedEvent;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-#[derive(Serialize)]
+/// A stored event (CONTRACT §1).
+#[derive(Serialize, JsonSchema)]
 pub struct Record<'a> {
     pub event_id: Uuid,
     pub position: i64,

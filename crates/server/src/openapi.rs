@@ -1,0 +1,250 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the whole API.
+//!
+//! Request, response and event schemas are generated (schemars) from the very types the
+//! handlers deserialise and serialise, so they cannot drift from the code; the operation table
+//! below is checked against the router by a test that calls every documented operation.
+
+use crate::AppState;
+use crate::auth::TokenInfo;
+use crate::error::ErrorBody;
+use crate::log::{EventsPage, LogQuery};
+use crate::recording::RecordRequest;
+use crate::tokens::CreateToken;
+use axum::routing::get;
+use axum::{Json, Router};
+use partyedu_domain::Event;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+use std::sync::LazyLock;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/openapi.json",
+        get(|| async { Json(DOCUMENT.clone()) }),
+    )
+}
+
+static DOCUMENT: LazyLock<Value> = LazyLock::new(document);
+
+/// One documented operation.
+pub(crate) struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    summary: &'static str,
+    /// Who may call it; empty for everyone.
+    roles: &'static str,
+    query: Option<&'static str>,
+    request: Option<&'static str>,
+    /// Status and body schema of the success response.
+    response: (u16, Option<&'static str>),
+}
+
+pub(crate) const OPERATIONS: &[Operation] = &[
+    Operation {
+        method: "get",
+        path: "/healthz",
+        summary: "The process is up",
+        roles: "",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/readyz",
+        summary: "The database is reachable and migrated (503 otherwise)",
+        roles: "",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/events",
+        summary: "Record a batch of events, atomically (CONTRACT §3)",
+        roles: "recorder, admin",
+        query: None,
+        request: Some("RecordRequest"),
+        response: (201, Some("EventsPage")),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/events",
+        summary: "The log in position order; NDJSON with `Accept: application/x-ndjson`",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: Some("LogQuery"),
+        request: None,
+        response: (200, Some("EventsPage")),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/streams/{stream}",
+        summary: "One stream in version order; NDJSON with `Accept: application/x-ndjson`",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: None,
+        request: None,
+        response: (200, Some("EventsPage")),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/tokens",
+        summary: "Every token, with who created and revoked it and when",
+        roles: "admin",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/tokens",
+        summary: "Create a token; its value is in this answer only",
+        roles: "admin",
+        query: None,
+        request: Some("CreateToken"),
+        response: (201, None),
+    },
+    Operation {
+        method: "delete",
+        path: "/api/v1/tokens/{name}",
+        summary: "Revoke a token",
+        roles: "admin",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/openapi.json",
+        summary: "This document",
+        roles: "",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+];
+
+/// Adds `T`'s schema under `name`, hoisting its `$defs` into the shared components.
+fn add_schema<T: JsonSchema>(components: &mut Map<String, Value>, name: &str) {
+    let schema = SchemaGenerator::default().into_root_schema_for::<T>();
+    add_value(components, name, schema.to_value());
+}
+
+fn add_value(components: &mut Map<String, Value>, name: &str, mut schema: Value) {
+    if let Some(Value::Object(defs)) = schema.as_object_mut().and_then(|o| o.remove("$defs")) {
+        for (def_name, mut def) in defs {
+            rewrite_refs(&mut def);
+            components.insert(def_name, def);
+        }
+    }
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+    }
+    rewrite_refs(&mut schema);
+    components.insert(name.to_owned(), schema);
+}
+
+/// `#/$defs/X` → `#/components/schemas/X`.
+fn rewrite_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                match item {
+                    Value::String(target) if key == "$ref" => {
+                        if let Some(name) = target.strip_prefix("#/$defs/") {
+                            *target = format!("#/components/schemas/{name}");
+                        }
+                    }
+                    other => rewrite_refs(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn document() -> Value {
+    let mut components = Map::new();
+    add_schema::<RecordRequest>(&mut components, "RecordRequest");
+    add_schema::<EventsPage>(&mut components, "EventsPage");
+    add_schema::<LogQuery>(&mut components, "LogQuery");
+    add_schema::<CreateToken>(&mut components, "CreateToken");
+    add_schema::<TokenInfo>(&mut components, "TokenInfo");
+    add_schema::<ErrorBody>(&mut components, "ErrorBody");
+    for (name, version, schema) in Event::schemas() {
+        add_value(
+            &mut components,
+            &format!("{name}.v{version}"),
+            schema.to_value(),
+        );
+    }
+
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let mut operation = json!({
+            "summary": op.summary,
+            "description": if op.roles.is_empty() {
+                "No credential needed.".to_owned()
+            } else {
+                format!("Bearer token with role: {}.", op.roles)
+            },
+            "responses": {
+                op.response.0.to_string(): match op.response.1 {
+                    Some(schema) => json!({"description": "success",
+                        "content": {"application/json": {"schema": reference(schema)}}}),
+                    None => json!({"description": "success"}),
+                },
+                "default": {"description": "an error",
+                    "content": {"application/json": {"schema": reference("ErrorBody")}}},
+            },
+        });
+        let mut parameters: Vec<Value> = Vec::new();
+        for segment in op.path.split('/') {
+            if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                parameters.push(json!({"name": name, "in": "path", "required": true,
+                    "schema": {"type": "string"}}));
+            }
+        }
+        if let Some(query) = op.query
+            && let Some(properties) = components[query]["properties"].as_object()
+        {
+            for (name, schema) in properties {
+                parameters.push(json!({"name": name, "in": "query", "schema": schema}));
+            }
+        }
+        if !parameters.is_empty() {
+            operation["parameters"] = Value::Array(parameters);
+        }
+        if let Some(request) = op.request {
+            operation["requestBody"] = json!({"required": true,
+                "content": {"application/json": {"schema": reference(request)}}});
+        }
+        if !op.roles.is_empty() {
+            operation["security"] = json!([{"bearer": []}]);
+        }
+        paths
+            .entry(op.path)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("path items are objects")
+            .insert(op.method.to_owned(), operation);
+    }
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "partyedu",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Party-member education records and statistics. The contract: CONTRACT.md.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    })
+}

@@ -1,0 +1,340 @@
+//! Recording: a batch of proposed events is judged against the current state of the log and
+//! appended atomically, or refused whole.
+//!
+//! Cross-stream rules ("enrolled on the date", "the wish is open", "the id is unused") are not
+//! protected by per-stream versions, so every recording takes one transaction-scoped advisory
+//! lock, brings its in-memory [`State`] up to date from the log inside that transaction,
+//! decides, appends and commits. Recording volume is small; the lock makes two claims of one
+//! wish a sequence in which the second sees the first. Every instance keeps its own state and
+//! catches up under the lock, so several instances may record against one database.
+
+use crate::auth::Caller;
+use chrono::{DateTime, Utc};
+use partyedu_domain::{Date, Decided, Event, Id, Proposed, Rejection, State, StoredFact, Upcaster};
+use partyedu_store::canonical::to_canonical_string;
+use partyedu_store::{
+    AppendBatch, AppendError, Appended, EventStore, MAX_BATCH, NewEvent, RecordedEvent,
+};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+/// The advisory lock every recording holds until it commits ("partyedu" in ASCII).
+const RECORDING_LOCK: i64 = 0x7061_7274_7965_6475;
+
+/// One event as submitted: the parsed event and what the envelope keeps of the request.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    pub event: Event,
+    pub event_id: Option<Uuid>,
+    /// Who records it: the credential's name (an import keeps the original actor).
+    pub actor: String,
+    /// An import keeps the original `occurred_at`; otherwise it follows from the event.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub metadata: Map<String, Value>,
+}
+
+/// A batch to record.
+#[derive(Clone, Debug, Default)]
+pub struct Submission {
+    pub events: Vec<Submitted>,
+    /// The org subtree the recorder may touch; `None` for everything.
+    pub scope: Option<Id>,
+    /// Already made unique per credential by the caller.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the batch was refused")]
+    Rejected(Vec<Rejection>),
+    #[error("{0}")]
+    OutOfScope(String),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("stored event at position {position} cannot be read: {problem}")]
+    Unreadable { position: i64, problem: String },
+}
+
+/// Records batches; one per process, shared by every request.
+#[derive(Clone)]
+pub struct Recorder {
+    store: EventStore,
+    state: Arc<Mutex<State>>,
+    upcaster: Arc<Upcaster>,
+}
+
+impl Recorder {
+    pub fn new(store: EventStore, tz: chrono_tz::Tz) -> Self {
+        Self::with_upcaster(store, tz, Upcaster::standard())
+    }
+
+    /// A recorder that reads stored events through `upcaster` (tests add steps for made-up
+    /// older versions).
+    pub fn with_upcaster(store: EventStore, tz: chrono_tz::Tz, upcaster: Upcaster) -> Self {
+        Self {
+            store,
+            state: Arc::new(Mutex::new(State::new(tz))),
+            upcaster: Arc::new(upcaster),
+        }
+    }
+
+    pub fn upcaster(&self) -> &Upcaster {
+        &self.upcaster
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Judges and stores `submission` whole, or refuses it whole. Returns the stored records
+    /// in the order submitted (for an event id already stored with the same content, the
+    /// stored record).
+    pub async fn record(&self, submission: Submission) -> Result<Vec<RecordedEvent>, RecordError> {
+        let mut state = self.state.lock().await;
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(RECORDING_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        self.catch_up(&mut tx, &mut state).await?;
+
+        let fingerprint = fingerprint(&submission.events);
+        if let Some(key) = &submission.idempotency_key
+            && let Some(original) = self
+                .store
+                .idempotent_result(&mut tx, key, &fingerprint)
+                .await?
+        {
+            tx.commit().await?;
+            return self.records(&original, &submission.events).await;
+        }
+
+        let new_events = judge(&state, &submission)?;
+        let appended = if new_events.is_empty() {
+            Vec::new()
+        } else {
+            let batch = AppendBatch {
+                events: new_events,
+                expected: Vec::new(),
+                idempotency_key: submission.idempotency_key.clone(),
+                fingerprint: Some(fingerprint),
+            };
+            self.store.append_in(&mut tx, &batch).await?
+        };
+        tx.commit().await?;
+        self.store.announce_commit();
+        drop(state);
+        self.records(&appended, &submission.events).await
+    }
+
+    /// The stored records of a recording: what it appended, and the already stored events
+    /// the batch named by id, in position order.
+    async fn records(
+        &self,
+        appended: &[Appended],
+        submitted: &[Submitted],
+    ) -> Result<Vec<RecordedEvent>, RecordError> {
+        let mut ids: Vec<Uuid> = appended.iter().map(|a| a.event_id).collect();
+        ids.extend(submitted.iter().filter_map(|s| s.event_id));
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(self.store.events_by_id(&ids).await?)
+    }
+
+    /// Brings the state up to date without recording (e.g. at start, so that the first
+    /// request does not pay for reading the whole log).
+    pub async fn warm_up(&self) -> Result<(), RecordError> {
+        let mut state = self.state.lock().await;
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(RECORDING_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        self.catch_up(&mut tx, &mut state).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a batch too large for one transaction (an import): judged whole first, then
+    /// appended in transactions of at most `chunk` events while this process holds the
+    /// recording lock on a connection of its own, so no other recording interleaves.
+    /// Interrupted, it leaves a prefix stored; since every event keeps its id, running the same
+    /// import again stores exactly the rest. `progress` hears (stored, total).
+    pub async fn record_in_chunks(
+        &self,
+        submission: Submission,
+        chunk: usize,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<usize, RecordError> {
+        let chunk = chunk.clamp(1, MAX_BATCH);
+        let mut state = self.state.lock().await;
+        let mut lock = self.store.pool().acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(RECORDING_LOCK)
+            .execute(&mut *lock)
+            .await?;
+        let result = async {
+            self.catch_up(&mut lock, &mut state).await?;
+            let new_events = judge(&state, &submission)?;
+            let total = new_events.len();
+            progress(0, total);
+            let mut stored = 0;
+            for part in new_events.chunks(chunk) {
+                let mut tx = self.store.pool().begin().await?;
+                let batch = AppendBatch {
+                    events: part.to_vec(),
+                    ..AppendBatch::default()
+                };
+                self.store.append_in(&mut tx, &batch).await?;
+                tx.commit().await?;
+                self.store.announce_commit();
+                stored += part.len();
+                progress(stored, total);
+            }
+            Ok(total)
+        }
+        .await;
+        // Dropping the connection would release the lock too, but it goes back to the pool.
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(RECORDING_LOCK)
+            .execute(&mut *lock)
+            .await?;
+        result
+    }
+
+    /// Folds every event committed since the state's position into it. Correct only under
+    /// the recording lock: every writer of domain events holds it until commit, so none is in
+    /// flight and no committed event is below a position already folded.
+    async fn catch_up(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        state: &mut State,
+    ) -> Result<(), RecordError> {
+        let after = state.position().unwrap_or(0);
+        for stored in self.store.read_committed_after(conn, after).await? {
+            let event = self.read(&stored)?;
+            state.evolve(&StoredFact {
+                event_id: stored.event_id,
+                position: stored.position,
+                event,
+            });
+        }
+        Ok(())
+    }
+
+    /// A stored event as the current domain type (upcast from its schema version).
+    pub fn read(&self, stored: &RecordedEvent) -> Result<Event, RecordError> {
+        let unreadable = |problem: String| RecordError::Unreadable {
+            position: stored.position,
+            problem,
+        };
+        let data: Value =
+            serde_json::from_str(stored.data.get()).map_err(|e| unreadable(e.to_string()))?;
+        let version =
+            u32::try_from(stored.schema_version).map_err(|e| unreadable(e.to_string()))?;
+        self.upcaster
+            .read(&stored.event_type, version, data)
+            .map_err(|e| unreadable(e.to_string()))
+    }
+}
+
+/// Decides a submission against `state` and checks the recorder's scope; returns the events
+/// to append (an event id already stored with the same content is not appended again).
+fn judge(state: &State, submission: &Submission) -> Result<Vec<NewEvent>, RecordError> {
+    let tz = state.tz();
+    let today = Date::from_naive(Utc::now().with_timezone(&tz).date_naive());
+    let proposed = submission
+        .events
+        .iter()
+        .map(|s| Proposed {
+            event: s.event.clone(),
+            event_id: s.event_id,
+        })
+        .collect();
+    let decided = state
+        .decide(proposed, today)
+        .map_err(RecordError::Rejected)?;
+    if let Some(root) = &submission.scope {
+        check_scope(state, root, &decided)?;
+    }
+    Ok(decided
+        .iter()
+        .zip(&submission.events)
+        .filter(|(d, _)| !d.already_stored)
+        .map(|(d, s)| new_event(d, s))
+        .collect())
+}
+
+/// A recorder scoped to an org subtree touches only org units inside it and members whose
+/// branch is inside it. Members the state does not know yet are enrolled by this batch, in a
+/// branch that is itself checked.
+fn check_scope(state: &State, root: &Id, decided: &[Decided]) -> Result<(), RecordError> {
+    for (index, d) in decided.iter().enumerate() {
+        let scope = state.scope_of(&d.event);
+        if let Some(org) = scope
+            .org_units
+            .iter()
+            .find(|org| !state.in_subtree(org, root) && state.org_unit(org).is_some())
+        {
+            return Err(RecordError::OutOfScope(format!(
+                "events[{index}] touches org unit `{org}`, outside this token's scope `{root}`"
+            )));
+        }
+        if let Some(org) = scope
+            .org_units
+            .iter()
+            .find(|org| state.org_unit(org).is_none())
+            && !batch_establishes(decided, org)
+        {
+            return Err(RecordError::OutOfScope(format!(
+                "events[{index}] names org unit `{org}`, which is not within this token's scope `{root}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the batch itself establishes `org` (its parent is then checked in turn).
+fn batch_establishes(decided: &[Decided], org: &Id) -> bool {
+    decided
+        .iter()
+        .any(|d| matches!(&d.event, Event::OrgUnitEstablished(e) if &e.org_id == org))
+}
+
+fn new_event(decided: &Decided, submitted: &Submitted) -> NewEvent {
+    let occurred_at = submitted
+        .occurred_at
+        .or_else(|| decided.occurred_at.map(|at| at.with_timezone(&Utc)));
+    NewEvent {
+        event_id: decided.event_id,
+        stream: decided.stream.clone(),
+        event_type: decided.event.type_name().to_owned(),
+        schema_version: Event::schema_version_of(decided.event.type_name()).unwrap_or(1) as i32,
+        occurred_at,
+        actor: submitted.actor.clone(),
+        data: decided.event.data(),
+        metadata: Value::Object(submitted.metadata.clone()),
+    }
+}
+
+/// What makes a retried request the same request: every submitted event's type, canonical
+/// data and client-supplied id, in order.
+fn fingerprint(events: &[Submitted]) -> Vec<u8> {
+    let items: Vec<Value> = events
+        .iter()
+        .map(|s| json!([s.event.type_name(), s.event.data(), s.event_id]))
+        .collect();
+    Sha256::digest(to_canonical_string(&Value::Array(items)).as_bytes()).to_vec()
+}
+
+impl Caller {
+    /// The recorder scope of this caller as a domain id (`None`: everything).
+    pub fn scope_id(&self) -> Option<Id> {
+        self.scope.as_deref().and_then(|s| s.parse().ok())
+    }
+}
