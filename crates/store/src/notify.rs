@@ -3,10 +3,16 @@
 //! `NOTIFY` inside an append transaction would take PostgreSQL's cluster-wide notification lock
 //! until commit and so serialise every commit. Instead each process announces its commits from
 //! one background task, after they are committed; announcements that arrive while one is being
-//! sent are folded into the next, so a burst of appends costs a handful of NOTIFYs.
+//! sent, or within [`MIN_INTERVAL`] after it, are folded into the next, so a stream of appends
+//! costs at most one NOTIFY (a transaction of its own) per interval, not one per append.
 
 use sqlx::PgPool;
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// The shortest time between two NOTIFYs of one process: the most a subscriber's wake-up is
+/// delayed by folding.
+const MIN_INTERVAL: Duration = Duration::from_millis(2);
 
 #[derive(Clone, Debug)]
 pub(crate) struct Notifier {
@@ -27,6 +33,7 @@ impl Notifier {
                     // Subscribers fall back to polling; a lost wake-up only delays them.
                     tracing::warn!(error = %err, "could not announce appended events");
                 }
+                tokio::time::sleep(MIN_INTERVAL).await;
             }
         });
         Self { wake }
