@@ -3,10 +3,11 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use partyedu_projections::{RuleBook, RunOptions, engine};
 use partyedu_server::auth::{self, Role};
 use partyedu_server::recorder::Recorder;
 use partyedu_server::transfer::{self, ImportError};
-use partyedu_server::{AppState, Limits};
+use partyedu_server::{AppState, Limits, Stats};
 use partyedu_store::EventStore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,12 @@ enum Command {
         /// Request bodies larger than this many bytes are refused with 413.
         #[arg(long, env = "PARTYEDU_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
         max_body_bytes: usize,
+        /// The folder of rule set files.
+        #[arg(long, env = "PARTYEDU_RULES_DIR", default_value = "projections")]
+        rules_dir: PathBuf,
+        /// The live rule set's id.
+        #[arg(long, env = "PARTYEDU_RULES", default_value = "cn-2019-hours")]
+        rules: String,
         /// Batches of more events than this are refused with 413.
         #[arg(long, env = "PARTYEDU_MAX_BATCH_EVENTS", default_value_t = Limits::default().max_batch_events)]
         max_batch_events: usize,
@@ -121,12 +128,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             max_body_bytes,
             max_batch_events,
+            rules_dir,
+            rules,
         } => {
             let limits = Limits {
                 max_body_bytes,
                 max_batch_events,
             };
-            serve(&cli.database_url, cli.time_zone, listen, limits).await
+            let book = RuleBook::load(&rules_dir)
+                .with_context(|| format!("loading rule sets from {}", rules_dir.display()))?;
+            let stats = Stats::new(book, &rules).map_err(anyhow::Error::msg)?;
+            serve(&cli.database_url, cli.time_zone, listen, limits, stats).await
         }
         Command::Token(command) => token(&cli.database_url, cli.time_zone, command).await,
         Command::Import { file } => import(&cli.database_url, cli.time_zone, &file).await,
@@ -154,6 +166,7 @@ async fn serve(
     tz: chrono_tz::Tz,
     listen: SocketAddr,
     limits: Limits,
+    stats: Stats,
 ) -> anyhow::Result<()> {
     let pool = partyedu_store::prepare_database(database_url)
         .await
@@ -163,12 +176,34 @@ async fn serve(
         .with_context(|| format!("binding {listen}"))?;
     // End-to-end tests and operators read the bound address from this line.
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let state = AppState::new(EventStore::new(pool), tz, limits);
+    let store = EventStore::new(pool);
+    partyedu_projections::ensure_projection(&store).await?;
+    let state = AppState::new(store.clone(), tz, limits, stats);
     // Read the log into the recorder's state now rather than on the first request.
     state.recorder.warm_up().await.context("reading the log")?;
-    partyedu_server::serve(listener, state, shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let projector = tokio::spawn(engine::run(
+        store,
+        partyedu_store::connect_options(database_url)?,
+        RunOptions {
+            tz,
+            poll_interval: std::time::Duration::from_millis(500),
+        },
+        wait_for(stopped.clone()),
+    ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    partyedu_server::serve(listener, state, wait_for(stopped)).await?;
+    let _ = projector.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once `stopped` turns true.
+async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

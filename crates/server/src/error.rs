@@ -74,6 +74,18 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 503 with its own code (e.g. `lagging`).
+    pub fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        details: Vec<Detail>,
+    ) -> Self {
+        Self {
+            details,
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }

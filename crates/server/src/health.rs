@@ -50,6 +50,7 @@ mod tests {
             EventStore::new(pool),
             chrono_tz::Asia::Shanghai,
             crate::Limits::default(),
+            crate::Stats::shipped(),
         ));
         let request = Request::get(uri).body(Body::empty()).unwrap();
         app.oneshot(request).await.unwrap().status()

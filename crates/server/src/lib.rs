@@ -9,6 +9,7 @@ mod openapi;
 mod record;
 pub mod recorder;
 mod recording;
+mod stats;
 mod tokens;
 pub mod transfer;
 
@@ -18,8 +19,10 @@ pub use record::{Record, local_timestamp, ndjson_line};
 use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::Request;
+use partyedu_projections::RuleBook;
 use partyedu_store::EventStore;
 use std::future::Future;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -29,8 +32,39 @@ pub struct AppState {
     pub store: EventStore,
     pub recorder: recorder::Recorder,
     pub limits: Limits,
+    pub stats: Stats,
     /// The deployment's time zone: calendar periods and returned timestamps are taken in it.
     pub tz: chrono_tz::Tz,
+}
+
+/// The rule sets the statistics can be computed under, and the live one.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    pub book: Arc<RuleBook>,
+    pub live: String,
+}
+
+impl Stats {
+    /// `live` must name a rule set of `book`.
+    pub fn new(book: RuleBook, live: &str) -> Result<Self, String> {
+        if book.get(live).is_none() {
+            return Err(format!(
+                "no rule set `{live}`; known: {}",
+                book.ids().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(Self {
+            book: Arc::new(book),
+            live: live.to_owned(),
+        })
+    }
+
+    /// The rule sets shipped in the repository's `projections/` folder, `cn-2019-hours` live.
+    pub fn shipped() -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../projections");
+        let book = RuleBook::load(&dir).expect("the shipped rule sets load");
+        Self::new(book, "cn-2019-hours").expect("the default rule set is shipped")
+    }
 }
 
 /// Request limits.
@@ -52,12 +86,13 @@ impl Default for Limits {
 }
 
 impl AppState {
-    pub fn new(store: EventStore, tz: chrono_tz::Tz, limits: Limits) -> Self {
+    pub fn new(store: EventStore, tz: chrono_tz::Tz, limits: Limits, stats: Stats) -> Self {
         Self {
             recorder: recorder::Recorder::new(store.clone(), tz),
             store,
             tz,
             limits,
+            stats,
         }
     }
 }
@@ -70,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .merge(recording::routes())
         .merge(tokens::routes())
         .merge(openapi::routes())
+        .merge(stats::routes())
         .with_state(state)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

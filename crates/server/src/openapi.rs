@@ -9,6 +9,7 @@ use crate::auth::TokenInfo;
 use crate::error::ErrorBody;
 use crate::log::{EventsPage, LogQuery};
 use crate::recording::RecordRequest;
+use crate::stats::StatsQuery;
 use crate::tokens::CreateToken;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -114,6 +115,60 @@ pub(crate) const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/api/v1/coverage",
+        summary: "Reached and compliant members per org unit and reporting group (CONTRACT §4)",
+        roles: "viewer, auditor, admin (within the token's scope)",
+        query: Some("StatsQuery"),
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/coverage/members",
+        summary: "The members behind the gaps: `status=unreached` or `noncompliant`",
+        roles: "viewer, auditor, admin (within the token's scope)",
+        query: Some("StatsQuery"),
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/lectures/tallies",
+        summary: "Party lectures per speaker, totals, and leaders who gave none",
+        roles: "viewer, auditor, admin (within the token's scope)",
+        query: Some("StatsQuery"),
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/members/{id}/history",
+        summary: "A member's study records and yearly standing",
+        roles: "viewer, auditor, admin (a scope covering the member)",
+        query: Some("StatsQuery"),
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/projections",
+        summary: "Each projection's checkpoint, lag and rule set",
+        roles: "viewer, auditor, admin",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/metrics",
+        summary: "Projection checkpoints and lag in Prometheus text format",
+        roles: "",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
         path: "/api/v1/openapi.json",
         summary: "This document",
         roles: "",
@@ -175,6 +230,7 @@ fn document() -> Value {
     add_schema::<CreateToken>(&mut components, "CreateToken");
     add_schema::<TokenInfo>(&mut components, "TokenInfo");
     add_schema::<ErrorBody>(&mut components, "ErrorBody");
+    add_schema::<StatsQuery>(&mut components, "StatsQuery");
     for (name, version, schema) in Event::schemas() {
         add_value(
             &mut components,

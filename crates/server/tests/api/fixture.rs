@@ -4,7 +4,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use partyedu_server::auth::{Role, create_token};
-use partyedu_server::{AppState, Limits, app};
+use partyedu_server::{AppState, Limits, Stats, app};
 use partyedu_store::EventStore;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -93,6 +93,7 @@ impl Api {
                 EventStore::new(pool),
                 chrono_tz::Asia::Shanghai,
                 Limits::default(),
+                Stats::shipped(),
             ),
         )
         .await

@@ -6,6 +6,7 @@ mod access;
 mod fixture;
 mod openapi;
 mod recording;
+mod statistics;
 mod transfer;
 
 /// The URL of a new database beside the test's own (Postgres cuts names at 63 bytes, so a

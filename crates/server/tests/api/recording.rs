@@ -4,7 +4,7 @@ use crate::fixture::{Api, class, ev, paths};
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, Utc};
 use partyedu_domain::Upcaster;
-use partyedu_server::{AppState, Limits};
+use partyedu_server::{AppState, Limits, Stats};
 use partyedu_store::{AppendBatch, EventStore, NewEvent};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -348,6 +348,7 @@ async fn oversized_requests_get_413(pool: PgPool) {
         EventStore::new(pool.clone()),
         chrono_tz::Asia::Shanghai,
         limits,
+        Stats::shipped(),
     );
     let api = Api::with_state(pool, state).await;
     let many: Vec<Value> = (0..4)
@@ -422,7 +423,12 @@ async fn older_schema_versions_are_read_upcast(pool: PgPool) {
     }
     let store = EventStore::new(pool.clone());
     let upcaster = Upcaster::standard().with_step("MemberEnrolled", 0, v0_to_v1);
-    let mut state = AppState::new(store.clone(), chrono_tz::Asia::Shanghai, Limits::default());
+    let mut state = AppState::new(
+        store.clone(),
+        chrono_tz::Asia::Shanghai,
+        Limits::default(),
+        Stats::shipped(),
+    );
     state.recorder =
         partyedu_server::recorder::Recorder::with_upcaster(store.clone(), state.tz, upcaster);
     let api = Api::with_state(pool, state).await;

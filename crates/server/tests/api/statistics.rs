@@ -1,0 +1,198 @@
+//! The statistics over HTTP on hand-checked histories.
+
+use crate::fixture::{Api, class, ev};
+use axum::http::StatusCode;
+use partyedu_projections::Projector;
+use partyedu_store::EventStore;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+/// Folds everything recorded so far into the read models.
+pub async fn project(pool: &PgPool) {
+    let store = EventStore::new(pool.clone());
+    let generation = partyedu_projections::ensure_projection(&store)
+        .await
+        .unwrap();
+    let mut projector = Projector::new(store, chrono_tz::Asia::Shanghai, generation)
+        .await
+        .unwrap();
+    let head = EventStore::new(pool.clone()).head_position().await.unwrap();
+    while projector.position() < head {
+        projector.catch_up().await.unwrap();
+    }
+}
+
+fn row<'a>(body: &'a Value, org: &str, group: &str) -> &'a Value {
+    body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["org_id"] == org && r["group"] == group)
+        .unwrap_or_else(|| panic!("no row {org}/{group} in {body}"))
+}
+
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn coverage_counts_reach_and_compliance(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    // MA1 attends a 2.5 h class; MA2 and MB1 are not reached.
+    let (status, _) = api
+        .post_events(
+            "recorder",
+            json!({"events": [class("C-1", "CA", &["MA1"])]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    project(&pool).await;
+    let (status, body) = api.get("viewer", "/api/v1/coverage?year=2024").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rule_set"]["id"], "cn-2019-hours");
+    assert_eq!(body["reference_date"], "2024-12-31");
+    let sd = row(&body, "SD", "all");
+    assert_eq!(
+        (
+            sd["in_scope"].as_i64(),
+            sd["reached"].as_i64(),
+            sd["compliant"].as_i64()
+        ),
+        (Some(3), Some(1), Some(0))
+    );
+    assert_eq!(sd["reached_rate"], json!(0.3333));
+    let ga = row(&body, "GA", "all");
+    assert_eq!(ga["in_scope"], 2);
+    assert_eq!(ga["reached_rate"], json!(0.5));
+    assert_eq!(row(&body, "GB", "ordinary")["reached"], 0);
+    // 5 org units × 6 groups, by org then group.
+    assert_eq!(body["rows"].as_array().unwrap().len(), 30);
+
+    // Under reach-all, MA1 is compliant.
+    let (_, body) = api
+        .get("viewer", "/api/v1/coverage?year=2024&rules=reach-all")
+        .await;
+    assert_eq!(row(&body, "SD", "all")["compliant"], 1);
+    assert_eq!(body["rule_set"]["id"], "reach-all");
+
+    let (_, body) = api
+        .get(
+            "viewer",
+            "/api/v1/coverage/members?year=2024&status=unreached",
+        )
+        .await;
+    let ids: Vec<&str> = body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["member_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["MA2", "MB1"]);
+    let (_, body) = api
+        .get(
+            "viewer",
+            "/api/v1/coverage/members?year=2024&status=noncompliant",
+        )
+        .await;
+    let ma1 = &body["members"][0];
+    assert_eq!(ma1["member_id"], "MA1");
+    assert_eq!(ma1["credited_hours"], json!(2.5));
+    assert_eq!(ma1["required_hours"], json!(32));
+    assert_eq!(ma1["groups"], json!(["ordinary"]));
+}
+
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn scoped_viewers_stay_in_their_subtree(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    project(&pool).await;
+    let (status, body) = api.get("viewer-ca", "/api/v1/coverage?year=2024").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let orgs: std::collections::BTreeSet<&str> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["org_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(orgs.into_iter().collect::<Vec<_>>(), vec!["CA", "GA"]);
+    let (status, _) = api
+        .get("viewer-ca", "/api/v1/coverage?year=2024&org=CB")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api.get("viewer-ca", "/api/v1/members/MB1/history").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api.get("viewer-ca", "/api/v1/members/MA1/history").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.get("recorder", "/api/v1/coverage?year=2024").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn reads_wait_for_their_own_writes_or_say_lagging(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    let (_, stored) = api
+        .post_events(
+            "recorder",
+            json!({"events": [class("C-1", "CA", &["MA1"])]}),
+        )
+        .await;
+    let position = stored["events"][0]["position"].as_i64().unwrap();
+    // Nothing projects: the wait runs out.
+    let (status, body) = api
+        .get(
+            "viewer",
+            &format!("/api/v1/coverage?year=2024&min_position={position}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "lagging");
+    project(&pool).await;
+    let (status, body) = api
+        .get(
+            "viewer",
+            &format!("/api/v1/coverage?year=2024&min_position={position}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["as_of"]["position"].as_i64().unwrap() >= position);
+}
+
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn history_and_as_of_show_voids(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    let (_, stored) = api
+        .post_events(
+            "recorder",
+            json!({"events": [class("C-1", "CA", &["MA1"])]}),
+        )
+        .await;
+    let before_void = stored["events"][0]["position"].as_i64().unwrap();
+    let void = ev(
+        "RecordVoided",
+        json!({"event_id": stored["events"][0]["event_id"], "reason": "重复录入"}),
+    );
+    let (status, _) = api.post_events("recorder", json!({"events": [void]})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    project(&pool).await;
+
+    let (_, now) = api.get("auditor", "/api/v1/coverage?year=2024").await;
+    assert_eq!(row(&now, "SD", "all")["reached"], 0);
+    let (_, then) = api
+        .get(
+            "auditor",
+            &format!("/api/v1/coverage?year=2024&as_of_position={before_void}"),
+        )
+        .await;
+    assert_eq!(row(&then, "SD", "all")["reached"], 1);
+    assert_eq!(then["as_of"]["position"], before_void);
+
+    let (status, history) = api
+        .get("auditor", "/api/v1/members/MA1/history?year=2024")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let entry = &history["entries"][0];
+    assert_eq!(entry["kind"], "class");
+    assert_eq!(entry["record_id"], "C-1");
+    assert_eq!(entry["voided"], true);
+    assert_eq!(entry["void_reason"], "重复录入");
+    assert_eq!(entry["credited"], false);
+    assert_eq!(entry["occurred_at"], "2024-03-05T09:00:00+08:00");
+    assert_eq!(history["years"][0]["reached"], false);
+    let (status, _) = api.get("auditor", "/api/v1/members/NOBODY/history").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,147 @@
+-- Read models of the statistics (crates/projections). The store's Rust code knows none of
+-- them; they live in this migration history so that one migrator prepares a database.
+--
+-- Every table carries `generation`: a rebuild writes a new generation beside the live one and
+-- `rm_projections.live_generation` is switched in one transaction (no table renames, so no
+-- exclusive lock queues behind long reads). Facts carry the log positions that made and
+-- unmade them (`from_pos`, `to_pos`, `voided_pos`), so a query can answer as of any position.
+-- The facts are the same under every rule set: rule sets are applied when querying.
+
+CREATE TABLE rm_projections (
+    name             text PRIMARY KEY,
+    live_generation  integer NOT NULL
+);
+
+-- One checkpoint per (projection, generation): the last position folded in. Written in the
+-- same transaction as the facts it covers.
+CREATE TABLE rm_checkpoints (
+    name        text    NOT NULL,
+    generation  integer NOT NULL,
+    position    bigint  NOT NULL,
+    -- recorded_at of the event at `position`: lag in seconds and as-of reference dates.
+    event_recorded_at timestamptz,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    -- A rebuild in progress knows how far it has to go.
+    target_position bigint,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, generation)
+);
+
+CREATE TABLE rm_org_units (
+    generation  integer NOT NULL,
+    org_id      text    NOT NULL,
+    kind        text    NOT NULL,
+    parent_id   text,
+    established_on date NOT NULL,
+    position    bigint  NOT NULL,
+    PRIMARY KEY (generation, org_id)
+);
+
+CREATE TABLE rm_org_names (
+    generation  integer NOT NULL,
+    org_id      text    NOT NULL,
+    name        text    NOT NULL,
+    position    bigint  NOT NULL
+);
+CREATE INDEX rm_org_names_key ON rm_org_names (generation, org_id, position);
+
+-- The member's registry state after each registry event, effective on its date.
+CREATE TABLE rm_member_registry (
+    generation   integer NOT NULL,
+    member_id    text    NOT NULL,
+    effective_on date    NOT NULL,
+    position     bigint  NOT NULL,
+    enrolled     boolean NOT NULL,
+    branch_id    text    NOT NULL,
+    frail        boolean NOT NULL,
+    mobile       boolean NOT NULL
+);
+CREATE INDEX rm_member_registry_key ON rm_member_registry (generation, member_id, effective_on, position);
+
+-- Names take effect for every date (a correction fixes a clerical mistake), by position.
+CREATE TABLE rm_member_names (
+    generation  integer NOT NULL,
+    member_id   text    NOT NULL,
+    name        text    NOT NULL,
+    position    bigint  NOT NULL
+);
+CREATE INDEX rm_member_names_key ON rm_member_names (generation, member_id, position);
+
+CREATE TABLE rm_roles (
+    generation  integer NOT NULL,
+    member_id   text    NOT NULL,
+    role        text    NOT NULL,
+    org_id      text    NOT NULL,
+    from_date   date    NOT NULL,
+    position    bigint  NOT NULL,
+    until_date  date,
+    ended_pos   bigint
+);
+CREATE INDEX rm_roles_key ON rm_roles (generation, member_id, role, org_id);
+
+-- One row per member taking part in a record: attendee (class, lecture, meeting) or subject
+-- (the visited, the logging, the contacted member).
+CREATE TABLE rm_participations (
+    generation   integer NOT NULL,
+    member_id    text    NOT NULL,
+    kind         text    NOT NULL,
+    record_id    text    NOT NULL,
+    -- The recording event (a class's ClassHeld, also for attendees added by amendment).
+    event_id     uuid    NOT NULL,
+    event_position bigint NOT NULL,
+    occurred_at  text    NOT NULL,
+    occurred_on  date    NOT NULL,
+    year         integer NOT NULL,
+    title        text    NOT NULL,
+    hours_centi  integer NOT NULL,
+    -- Class form, or NULL.
+    form         text,
+    -- A home visit with purpose home_study_delivery.
+    home_study   boolean NOT NULL DEFAULT false,
+    -- The event that made this row (the record, an amendment, or the void of an amendment),
+    -- and the positions between which it stands.
+    source_event_id uuid NOT NULL,
+    from_pos     bigint  NOT NULL,
+    closed_by    uuid,
+    to_pos       bigint,
+    voided_pos   bigint,
+    void_reason  text
+);
+CREATE INDEX rm_participations_year ON rm_participations (generation, year);
+CREATE INDEX rm_participations_member ON rm_participations (generation, member_id);
+CREATE INDEX rm_participations_event ON rm_participations (generation, event_id);
+CREATE INDEX rm_participations_source ON rm_participations (generation, source_event_id);
+CREATE INDEX rm_participations_closed ON rm_participations (generation, closed_by);
+
+CREATE TABLE rm_lectures (
+    generation   integer NOT NULL,
+    lecture_id   text    NOT NULL,
+    event_id     uuid    NOT NULL,
+    speaker_id   text    NOT NULL,
+    audience_org_id text NOT NULL,
+    given_on     date    NOT NULL,
+    year         integer NOT NULL,
+    hours_centi  integer NOT NULL,
+    position     bigint  NOT NULL,
+    voided_pos   bigint,
+    PRIMARY KEY (generation, lecture_id)
+);
+CREATE INDEX rm_lectures_year ON rm_lectures (generation, year);
+CREATE INDEX rm_lectures_event ON rm_lectures (generation, event_id);
+
+CREATE TABLE rm_classes (
+    generation   integer NOT NULL,
+    class_id     text    NOT NULL,
+    event_id     uuid    NOT NULL,
+    occurred_at  text    NOT NULL,
+    occurred_on  date    NOT NULL,
+    year         integer NOT NULL,
+    title        text    NOT NULL,
+    hours_centi  integer NOT NULL,
+    form         text    NOT NULL,
+    organizer_org_id text NOT NULL,
+    position     bigint  NOT NULL,
+    voided_pos   bigint,
+    PRIMARY KEY (generation, class_id)
+);
+CREATE INDEX rm_classes_event ON rm_classes (generation, event_id);
