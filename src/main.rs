@@ -79,6 +79,45 @@ enum Command {
         /// The file (as written by `export`).
         file: PathBuf,
     },
+    /// Write a valid, realistic generated history as NDJSON to standard output (for `import`).
+    Gen {
+        /// Members at the end of the history, roughly.
+        #[arg(long, default_value_t = 4_000)]
+        members: usize,
+        /// Calendar years, ending with the year of `--until`.
+        #[arg(long, default_value_t = 1)]
+        years: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The last day of the history (default: today, local time).
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+    },
+    /// Show each projection's checkpoint, lag, rule set and any rebuild.
+    Projections,
+    /// Rebuild the read models into a new generation beside the live one, then swap it in;
+    /// or, with `--diff`, show what another rule set would change.
+    Rebuild {
+        /// The rule set to compare with (with `--diff`).
+        #[arg(long)]
+        rules: Option<String>,
+        /// Print per org unit and group the figures that would change (old → new); changes
+        /// nothing.
+        #[arg(long, requires = "rules")]
+        diff: bool,
+        /// The year the diff looks at (default: this year).
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(long, env = "PARTYEDU_RULES_DIR", default_value = "projections")]
+        rules_dir: PathBuf,
+        /// The live rule set's id.
+        #[arg(
+            long = "live-rules",
+            env = "PARTYEDU_RULES",
+            default_value = "cn-2019-hours"
+        )]
+        live_rules: String,
+    },
     /// Write the log as NDJSON to standard output.
     Export {
         /// Only events after this position.
@@ -142,6 +181,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(command) => token(&cli.database_url, cli.time_zone, command).await,
         Command::Import { file } => import(&cli.database_url, cli.time_zone, &file).await,
+        Command::Gen {
+            members,
+            years,
+            seed,
+            until,
+        } => generate(cli.time_zone, members, years, seed, until),
+        Command::Projections => projections(&cli.database_url, cli.time_zone).await,
+        Command::Rebuild {
+            rules,
+            diff,
+            year,
+            rules_dir,
+            live_rules,
+        } => {
+            let book = RuleBook::load(&rules_dir)
+                .with_context(|| format!("loading rule sets from {}", rules_dir.display()))?;
+            let stats = Stats::new(book, &live_rules).map_err(anyhow::Error::msg)?;
+            match rules {
+                Some(other) if diff => {
+                    rule_diff(&cli.database_url, cli.time_zone, &stats, &other, year).await
+                }
+                _ => rebuild(&cli.database_url, cli.time_zone).await,
+            }
+        }
         Command::Export { after, types } => {
             export(&cli.database_url, cli.time_zone, after, &types).await
         }
@@ -329,5 +392,160 @@ async fn export(
     let types = (!types.is_empty()).then_some(types);
     let written = transfer::export(&store, after, types, tz, &mut out).await?;
     tracing::info!(records = written, "exported");
+    Ok(())
+}
+
+fn generate(
+    tz: chrono_tz::Tz,
+    members: usize,
+    years: u32,
+    seed: u64,
+    until: Option<chrono::NaiveDate>,
+) -> anyhow::Result<()> {
+    let until = until.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
+    let mut config = partyedu_gen::GenConfig::new(members, years, seed, until);
+    config.tz = tz;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let summary = partyedu_gen::generate(&config, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    tracing::info!(events = summary.events, "generated");
+    Ok(())
+}
+
+async fn projections(database_url: &str, tz: chrono_tz::Tz) -> anyhow::Result<()> {
+    let pool = partyedu_store::prepare_database(database_url)
+        .await
+        .context("preparing the database")?;
+    let status = engine::status(&EventStore::new(pool)).await?;
+    println!(
+        "{:<8} {:>10} {:>20} {:>10} {:>10}  updated",
+        "name", "generation", "checkpoint", "lag", "lag (s)"
+    );
+    println!(
+        "{:<8} {:>10} {:>20} {:>10} {:>10.1}  {}",
+        status.name,
+        status.generation,
+        status.checkpoint,
+        status.lag_events,
+        status.lag_seconds,
+        status
+            .updated_at
+            .map(|at| partyedu_server::local_timestamp(at, tz))
+            .unwrap_or_else(|| "-".to_owned()),
+    );
+    if let Some(r) = status.rebuild {
+        println!(
+            "rebuild: generation {} at {}/{} events ({:.1}%)",
+            r.generation,
+            r.events_folded,
+            r.target_events,
+            r.progress() * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// Builds a new generation of the read models from the whole log while the live one keeps
+/// serving, then swaps it in.
+async fn rebuild(database_url: &str, tz: chrono_tz::Tz) -> anyhow::Result<()> {
+    let pool = partyedu_store::prepare_database(database_url)
+        .await
+        .context("preparing the database")?;
+    let store = EventStore::new(pool);
+    let generation = engine::begin_rebuild(&store).await?;
+    let mut projector = partyedu_projections::Projector::new(store.clone(), tz, generation).await?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let result = async {
+        loop {
+            let status = engine::status(&store).await?;
+            if let Some(r) = status.rebuild.iter().find(|r| r.generation == generation) {
+                bar.set_length(r.target_events as u64);
+                bar.set_position(r.events_folded as u64);
+            }
+            if projector.try_run_once().await? == 0 {
+                match engine::swap(&store, generation).await {
+                    Ok(()) => return Ok::<_, anyhow::Error>(()),
+                    // The live generation moved on meanwhile: fold the rest, then try again.
+                    Err(engine::SwapError::Behind { .. }) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+    }
+    .await;
+    bar.finish_and_clear();
+    if let Err(err) = result {
+        engine::drop_generation(&store, generation).await.ok();
+        return Err(err.context("the rebuild failed; the live read models are untouched"));
+    }
+    println!("rebuilt the read models as generation {generation} and swapped them in");
+    Ok(())
+}
+
+/// Prints what `other` would change against the live rule set, per org unit and group.
+async fn rule_diff(
+    database_url: &str,
+    tz: chrono_tz::Tz,
+    stats: &Stats,
+    other: &str,
+    year: Option<i32>,
+) -> anyhow::Result<()> {
+    let pool = partyedu_store::prepare_database(database_url)
+        .await
+        .context("preparing the database")?;
+    let store = EventStore::new(pool);
+    let live = stats
+        .book
+        .get(&stats.live)
+        .expect("Stats::new checked the live id");
+    let new = stats
+        .book
+        .get(other)
+        .with_context(|| format!("no rule set `{other}`"))?;
+    let status = engine::status(&store).await?;
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let year = year.unwrap_or_else(|| chrono::Datelike::year(&today));
+    let scope = partyedu_projections::query::Scope {
+        generation: status.generation,
+        as_of: status.checkpoint,
+        year,
+        reference_date: partyedu_projections::query::reference_date(year, today),
+        org: None,
+    };
+    let old_rows = partyedu_projections::query::coverage(store.pool(), &scope, live).await?;
+    let new_rows = partyedu_projections::query::coverage(store.pool(), &scope, new).await?;
+    println!(
+        "{year}, as of position {}: {} ({}) → {} ({})",
+        scope.as_of,
+        live.id(),
+        &live.hash[..12],
+        new.id(),
+        &new.hash[..12]
+    );
+    println!(
+        "{:<16} {:<15} {:>22} {:>22}",
+        "org", "group", "reached", "compliant"
+    );
+    let mut changed = 0;
+    for (old, new) in old_rows.iter().zip(&new_rows) {
+        if (old.reached, old.compliant) == (new.reached, new.compliant) {
+            continue;
+        }
+        changed += 1;
+        println!(
+            "{:<16} {:<15} {:>22} {:>22}",
+            old.org_id,
+            old.group,
+            format!("{} → {} /{}", old.reached, new.reached, old.in_scope),
+            format!("{} → {} /{}", old.compliant, new.compliant, old.in_scope),
+        );
+    }
+    println!("{changed} of {} rows would change", old_rows.len());
     Ok(())
 }

@@ -33,7 +33,7 @@ pub enum EngineError {
     Database(#[from] sqlx::Error),
     #[error("stored event at position {position} cannot be read: {problem}")]
     Unreadable { position: i64, problem: String },
-    #[error("another projector advanced the checkpoint of generation {generation}")]
+    #[error("the checkpoint of generation {generation} was moved or dropped by someone else")]
     LostLeadership { generation: i32 },
 }
 
@@ -141,27 +141,28 @@ impl Projector {
         let last = events.last().expect("apply takes a non-empty batch");
         let mut tx = self.store.pool().begin().await?;
         let result = async {
-            let current: i64 = sqlx::query_scalar(
+            let current: Option<i64> = sqlx::query_scalar(
                 "SELECT position FROM rm_checkpoints WHERE name = $1 AND generation = $2 FOR UPDATE",
             )
             .bind(FACTS)
             .bind(self.generation)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            if current != self.position {
+            if current != Some(self.position) {
                 return Err(EngineError::LostLeadership {
                     generation: self.generation,
                 });
             }
             self.fold.apply(&mut tx, &facts).await?;
             sqlx::query(
-                "UPDATE rm_checkpoints SET position = $3, event_recorded_at = $4, updated_at = now() \
-                 WHERE name = $1 AND generation = $2",
+                "UPDATE rm_checkpoints SET position = $3, event_recorded_at = $4, updated_at = now(), \
+                   events_folded = events_folded + $5 WHERE name = $1 AND generation = $2",
             )
             .bind(FACTS)
             .bind(self.generation)
             .bind(last.position)
             .bind(last.recorded_at)
+            .bind(events.len() as i64)
             .execute(&mut *tx)
             .await?;
             Ok(())
@@ -261,8 +262,149 @@ async fn lead(
     loop {
         let events = subscription.next_batch().await?;
         projector.apply(&events).await?;
-        // A leader whose lock connection died is no leader any more.
-        sqlx::query("SELECT 1").execute(&mut lock).await?;
+        // A leader whose lock connection died is no leader any more; and after a swap the
+        // live generation is another one, which this projector does not write.
+        let live: i32 =
+            sqlx::query_scalar("SELECT live_generation FROM rm_projections WHERE name = $1")
+                .bind(FACTS)
+                .fetch_one(&mut lock)
+                .await?;
+        if live != generation {
+            tracing::info!(
+                generation = live,
+                "the live generation changed; following it"
+            );
+            return Ok(());
+        }
+    }
+}
+
+/// Starts a rebuild: a new generation of the facts tables, built from position 0 beside the
+/// live one, which keeps serving. Returns the new generation.
+pub async fn begin_rebuild(store: &EventStore) -> Result<i32, sqlx::Error> {
+    ensure_projection(store).await?;
+    let head = store.head_position().await?;
+    sqlx::query_scalar(
+        "INSERT INTO rm_checkpoints (name, generation, position, target_position, target_events) \
+         SELECT $1, max(generation) + 1, 0, $2, \
+           (SELECT count(*) FROM events WHERE position <= $2) \
+         FROM rm_checkpoints WHERE name = $1 \
+         RETURNING generation",
+    )
+    .bind(FACTS)
+    .bind(head)
+    .fetch_one(store.pool())
+    .await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("generation {generation} is at position {position}, behind the live one at {live}")]
+    Behind {
+        generation: i32,
+        position: i64,
+        live: i64,
+    },
+}
+
+/// Makes `generation` the live one, atomically, once it has caught up with the live one; then
+/// removes the old generation's rows. Queries switch at the commit: before it they read the old
+/// generation whole, after it the new one whole.
+pub async fn swap(store: &EventStore, generation: i32) -> Result<(), SwapError> {
+    let mut tx = store.pool().begin().await?;
+    let row = sqlx::query(
+        "SELECT p.live_generation, live.position AS live_position, new.position AS new_position \
+         FROM rm_projections p \
+         JOIN rm_checkpoints live ON live.name = p.name AND live.generation = p.live_generation \
+         JOIN rm_checkpoints new ON new.name = p.name AND new.generation = $2 \
+         WHERE p.name = $1 FOR UPDATE OF p",
+    )
+    .bind(FACTS)
+    .bind(generation)
+    .fetch_one(&mut *tx)
+    .await?;
+    let old: i32 = row.try_get("live_generation")?;
+    let live: i64 = row.try_get("live_position")?;
+    let position: i64 = row.try_get("new_position")?;
+    if position < live {
+        return Err(SwapError::Behind {
+            generation,
+            position,
+            live,
+        });
+    }
+    sqlx::query("UPDATE rm_projections SET live_generation = $2 WHERE name = $1")
+        .bind(FACTS)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE rm_checkpoints SET target_position = NULL, target_events = NULL \
+         WHERE name = $1 AND generation = $2",
+    )
+    .bind(FACTS)
+    .bind(generation)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    drop_generation(store, old).await?;
+    tracing::info!(from = old, to = generation, "swapped the facts generation");
+    Ok(())
+}
+
+/// Removes a generation that is no longer live (an old one, or an abandoned rebuild).
+pub async fn drop_generation(store: &EventStore, generation: i32) -> Result<(), sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    // The checkpoint row first: deleting it waits for a batch in flight on that generation and
+    // makes every later one fail its compare-and-set, so no row lands after the deletes below.
+    sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1 AND generation = $2")
+        .bind(FACTS)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+    for table in FACT_TABLES {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE generation = $1"
+        )))
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Every table of the facts projection.
+const FACT_TABLES: [&str; 8] = [
+    "rm_org_units",
+    "rm_org_names",
+    "rm_member_registry",
+    "rm_member_names",
+    "rm_roles",
+    "rm_participations",
+    "rm_lectures",
+    "rm_classes",
+];
+
+/// A rebuild under way: its generation, how far it is and how far it has to go.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Rebuild {
+    pub generation: i32,
+    pub position: i64,
+    pub target_position: i64,
+    pub events_folded: i64,
+    pub target_events: i64,
+}
+
+impl Rebuild {
+    /// The share of the log present at the start that is folded, 0 to 1.
+    pub fn progress(&self) -> f64 {
+        if self.target_events == 0 {
+            1.0
+        } else {
+            (self.events_folded as f64 / self.target_events as f64).min(1.0)
+        }
     }
 }
 
@@ -275,10 +417,12 @@ pub struct Status {
     pub lag_events: i64,
     pub lag_seconds: f64,
     pub updated_at: Option<DateTime<Utc>>,
+    pub rebuild: Option<Rebuild>,
 }
 
-/// The live generation's progress against the log.
+/// The live generation's progress against the log, and any rebuild under way.
 pub async fn status(store: &EventStore) -> Result<Status, sqlx::Error> {
+    ensure_projection(store).await?;
     let row = sqlx::query(
         "SELECT p.live_generation, c.position, c.updated_at, \
            (SELECT count(*) FROM events e WHERE e.position > c.position) AS lag_events, \
@@ -289,24 +433,33 @@ pub async fn status(store: &EventStore) -> Result<Status, sqlx::Error> {
          WHERE p.name = $1",
     )
     .bind(FACTS)
-    .fetch_optional(store.pool())
+    .fetch_one(store.pool())
     .await?;
-    Ok(match row {
-        Some(row) => Status {
-            name: FACTS,
-            generation: row.try_get("live_generation")?,
-            checkpoint: row.try_get("position")?,
-            lag_events: row.try_get("lag_events")?,
-            lag_seconds: row.try_get::<Option<f64>, _>("lag_seconds")?.unwrap_or(0.0),
-            updated_at: row.try_get("updated_at")?,
-        },
-        None => Status {
-            name: FACTS,
-            generation: 0,
-            checkpoint: 0,
-            lag_events: store.head_position().await.map(|h| i64::from(h > 0))?,
-            lag_seconds: 0.0,
-            updated_at: None,
-        },
+    let rebuild = sqlx::query(
+        "SELECT generation, position, target_position, events_folded, target_events \
+         FROM rm_checkpoints \
+         WHERE name = $1 AND target_position IS NOT NULL ORDER BY generation DESC LIMIT 1",
+    )
+    .bind(FACTS)
+    .fetch_optional(store.pool())
+    .await?
+    .map(|r| {
+        Ok::<_, sqlx::Error>(Rebuild {
+            generation: r.try_get("generation")?,
+            position: r.try_get("position")?,
+            target_position: r.try_get("target_position")?,
+            events_folded: r.try_get("events_folded")?,
+            target_events: r.try_get::<Option<i64>, _>("target_events")?.unwrap_or(0),
+        })
+    })
+    .transpose()?;
+    Ok(Status {
+        name: FACTS,
+        generation: row.try_get("live_generation")?,
+        checkpoint: row.try_get("position")?,
+        lag_events: row.try_get("lag_events")?,
+        lag_seconds: row.try_get::<Option<f64>, _>("lag_seconds")?.unwrap_or(0.0),
+        updated_at: row.try_get("updated_at")?,
+        rebuild,
     })
 }

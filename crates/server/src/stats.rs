@@ -357,7 +357,14 @@ async fn projections(State(state): State<AppState>, caller: Caller) -> Result<Re
         "lag_seconds": status.lag_seconds,
         "updated_at": status.updated_at.map(|at| crate::local_timestamp(at, state.tz)),
         "rule_set": live.map(|r| json!({"id": r.id(), "version": r.rules.version, "hash": r.hash})),
-        "rebuild": Value::Null,
+        "rebuild": status.rebuild.map(|r| json!({
+            "generation": r.generation,
+            "position": r.position,
+            "target_position": r.target_position,
+            "events_folded": r.events_folded,
+            "target_events": r.target_events,
+            "progress": r.progress(),
+        })),
     }]}))
     .into_response())
 }

@@ -21,8 +21,11 @@ CREATE TABLE rm_checkpoints (
     -- recorded_at of the event at `position`: lag in seconds and as-of reference dates.
     event_recorded_at timestamptz,
     updated_at  timestamptz NOT NULL DEFAULT now(),
+    -- How many events this generation has folded (progress; positions are sparse).
+    events_folded bigint NOT NULL DEFAULT 0,
     -- A rebuild in progress knows how far it has to go.
     target_position bigint,
+    target_events bigint,
     started_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (name, generation)
 );
