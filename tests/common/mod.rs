@@ -1,4 +1,6 @@
 //! Starting the real `partyedu` binary for end-to-end tests.
+// Each test binary uses the part of these helpers it needs.
+#![allow(dead_code)]
 
 use sqlx::PgPool;
 use std::io::{BufRead, BufReader};
@@ -78,6 +80,14 @@ impl Server {
             .expect("kill runs");
         assert!(status.success());
         self.child.wait().expect("the server exits").success()
+    }
+}
+
+impl Server {
+    /// Kills the process at once (SIGKILL): no shutdown, as in a crash.
+    pub fn crash(&mut self) {
+        self.child.kill().expect("the server can be killed");
+        let _ = self.child.wait();
     }
 }
 

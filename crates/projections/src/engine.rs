@@ -97,6 +97,12 @@ impl Projector {
         self.position
     }
 
+    /// Events folded per transaction (default 2,000).
+    pub fn with_batch_size(mut self, events: i64) -> Self {
+        self.batch_size = events.max(1);
+        self
+    }
+
     /// Folds the next batch below the safe frontier, if any; returns how many events it
     /// folded (0: caught up). Tests drain with this deterministically.
     pub async fn try_run_once(&mut self) -> Result<usize, EngineError> {

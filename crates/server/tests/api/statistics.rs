@@ -196,3 +196,47 @@ async fn history_and_as_of_show_voids(pool: PgPool) {
     let (status, _) = api.get("auditor", "/api/v1/members/NOBODY/history").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A rebuild builds a new generation beside the live one: queries keep answering from the
+/// live one, whole, until the swap, then from the new one.
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn the_live_figures_are_served_during_a_rebuild_and_the_new_after_the_swap(pool: PgPool) {
+    use partyedu_projections::engine;
+    let api = Api::seeded(pool.clone()).await;
+    let (status, _) = api
+        .post_events(
+            "recorder",
+            json!({"events": [class("C-1", "CA", &["MA1", "MB1"])]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    project(&pool).await;
+    let (_, before) = api.get("viewer", "/api/v1/coverage?year=2024").await;
+    assert_eq!(row(&before, "SD", "all")["reached"], 2);
+
+    let store = EventStore::new(pool.clone());
+    let rebuilt = engine::begin_rebuild(&store).await.unwrap();
+    let mut projector = Projector::new(store.clone(), chrono_tz::Asia::Shanghai, rebuilt)
+        .await
+        .unwrap()
+        .with_batch_size(4);
+    projector.try_run_once().await.unwrap();
+    let (_, during) = api.get("viewer", "/api/v1/coverage?year=2024").await;
+    assert_eq!(
+        during["rows"], before["rows"],
+        "the half-built generation is not served"
+    );
+    let (_, status) = api.get("viewer", "/api/v1/projections").await;
+    let rebuild = &status["projections"][0]["rebuild"];
+    assert_eq!(rebuild["generation"], rebuilt);
+    assert!(rebuild["progress"].as_f64().unwrap() < 1.0, "{status}");
+    assert_eq!(status["projections"][0]["rule_set"]["id"], "cn-2019-hours");
+
+    projector.catch_up().await.unwrap();
+    engine::swap(&store, rebuilt).await.unwrap();
+    let (_, after) = api.get("viewer", "/api/v1/coverage?year=2024").await;
+    assert_eq!(after["rows"], before["rows"]);
+    let (_, status) = api.get("viewer", "/api/v1/projections").await;
+    assert_eq!(status["projections"][0]["generation"], rebuilt);
+    assert!(status["projections"][0]["rebuild"].is_null());
+}
