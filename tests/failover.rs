@@ -16,7 +16,12 @@ fn admin_token(url: &str) -> String {
         .output()
         .unwrap();
     assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_owned()
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
 }
 
 fn class(id: &str, attendees: &[String]) -> Value {
@@ -36,14 +41,19 @@ async fn record(server: &Server, token: &str, events: Vec<Value>) -> i64 {
         .unwrap();
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
-    body["events"].as_array().unwrap().last().unwrap()["position"].as_i64().unwrap()
+    body["events"].as_array().unwrap().last().unwrap()["position"]
+        .as_i64()
+        .unwrap()
 }
 
 /// SD's "all" row once the read models have reached `position` (waiting as a client would).
 async fn coverage_at(server: &Server, token: &str, position: i64) -> Value {
     for _ in 0..60 {
         let response = reqwest::Client::new()
-            .get(format!("{}/api/v1/coverage?year=2024&org=SD&min_position={position}", server.base_url))
+            .get(format!(
+                "{}/api/v1/coverage?year=2024&org=SD&min_position={position}",
+                server.base_url
+            ))
             .bearer_auth(token)
             .send()
             .await
@@ -66,17 +76,22 @@ async fn the_other_instance_takes_over_the_projection(pool: PgPool) {
     let token = admin_token(&url);
 
     let members: Vec<String> = (0..10).map(|i| format!("M{i}")).collect();
-    let mut setup = vec![json!({"type": "OrgUnitEstablished", "data": {"org_id": "SD", "name": "街道",
+    let mut setup = vec![
+        json!({"type": "OrgUnitEstablished", "data": {"org_id": "SD", "name": "街道",
         "kind": "subdistrict", "parent_id": null, "established_on": "2019-01-01"}}),
         json!({"type": "OrgUnitEstablished", "data": {"org_id": "G1", "name": "网格",
-        "kind": "grid_branch", "parent_id": "SD", "established_on": "2019-01-01"}})];
+        "kind": "grid_branch", "parent_id": "SD", "established_on": "2019-01-01"}}),
+    ];
     setup.extend(members.iter().map(|m| json!({"type": "MemberEnrolled", "data": {"member_id": m,
         "name": format!("党员{m}"), "branch_id": "G1", "membership": "full", "joined_on": "2000-01-01",
         "enrolled_on": "2020-01-01", "employment": "in_service", "frail": false, "hardship": false}})));
     record(&first, &token, setup).await;
     let position = record(&first, &token, vec![class("C-1", &members[..4])]).await;
     let row = coverage_at(&second, &token, position).await;
-    assert_eq!((row["in_scope"].as_i64(), row["reached"].as_i64()), (Some(10), Some(4)));
+    assert_eq!(
+        (row["in_scope"].as_i64(), row["reached"].as_i64()),
+        (Some(10), Some(4))
+    );
 
     first.crash();
     let position = record(&second, &token, vec![class("C-2", &members[3..7])]).await;

@@ -382,7 +382,7 @@ pub async fn drop_generation(store: &EventStore, generation: i32) -> Result<(), 
 }
 
 /// Every table of the facts projection.
-const FACT_TABLES: [&str; 8] = [
+pub const FACT_TABLES: [&str; 12] = [
     "rm_org_units",
     "rm_org_names",
     "rm_member_registry",
@@ -391,6 +391,10 @@ const FACT_TABLES: [&str; 8] = [
     "rm_participations",
     "rm_lectures",
     "rm_classes",
+    "rm_mobility",
+    "rm_buddies",
+    "rm_wishes",
+    "rm_wish_steps",
 ];
 
 /// A rebuild under way: its generation, how far it is and how far it has to go.

@@ -204,25 +204,81 @@ impl FactsFold {
             Event::MemberWentMobile(e) => {
                 self.change_registry(conn, &e.member_id, e.since, pos, |r| r.mobile = true)
                     .await?;
+                sqlx::query(
+                    "INSERT INTO rm_mobility (generation, member_id, since, destination, position) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(g)
+                .bind(e.member_id.as_str())
+                .bind(e.since.naive())
+                .bind(e.destination.as_str())
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?;
             }
             Event::MemberReturned(e) => {
                 self.change_registry(conn, &e.member_id, e.on, pos, |r| r.mobile = false)
                     .await?;
+                self.end_mobility(conn, &e.member_id, e.on, pos).await?;
+            }
+            Event::BuddyAssigned(e) => {
+                // A new buddy replaces the one before.
+                self.end_buddy(conn, &e.member_id, pos).await?;
+                sqlx::query(
+                    "INSERT INTO rm_buddies (generation, member_id, buddy_id, since, position) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(g)
+                .bind(e.member_id.as_str())
+                .bind(e.buddy_id.as_str())
+                .bind(e.since.naive())
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Event::MicroWishPosted(e) => {
+                sqlx::query(
+                    "INSERT INTO rm_wishes (generation, wish_id, grid_id, category, title, \
+                     posted_on, position) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(g)
+                .bind(e.wish_id.as_str())
+                .bind(e.grid_id.as_str())
+                .bind(e.category.as_str())
+                .bind(e.title.as_str())
+                .bind(e.posted_on.naive())
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Event::MicroWishClaimed(e) => {
+                let member = Some(&e.member_id);
+                wish_step(conn, g, &e.wish_id, "claimed", member, e.claimed_on, pos).await?;
+            }
+            Event::MicroWishReleased(e) => {
+                let member = Some(&e.member_id);
+                wish_step(conn, g, &e.wish_id, "released", member, e.released_on, pos).await?;
+            }
+            Event::MicroWishFulfilled(e) => {
+                wish_step(conn, g, &e.wish_id, "fulfilled", None, e.fulfilled_on, pos).await?;
+            }
+            Event::MicroWishWithdrawn(e) => {
+                wish_step(conn, g, &e.wish_id, "withdrawn", None, e.withdrawn_on, pos).await?;
             }
             Event::MemberReenrolled(e) => {
-                // A member who comes back is placed in a branch here: not mobile any more.
+                // Care status and being away carry over: only their own events change them.
                 self.change_registry(conn, &e.member_id, e.on, pos, |r| {
                     r.enrolled = true;
                     r.branch = e.branch_id.to_string();
-                    r.mobile = false;
                 })
                 .await?;
             }
             Event::MemberLeft(e) => {
                 self.change_registry(conn, &e.member_id, e.on, pos, |r| r.enrolled = false)
                     .await?;
-                // Leaving ends every role on that date.
+                // Leaving ends every role and the buddy pairing on that date.
                 self.flush(conn).await?;
+                self.end_buddy(conn, &e.member_id, pos).await?;
                 sqlx::query(
                     "UPDATE rm_roles SET until_date = $3, ended_pos = $4 \
                      WHERE generation = $1 AND member_id = $2 AND until_date IS NULL",
@@ -276,8 +332,8 @@ impl FactsFold {
                 };
                 sqlx::query(
                     "INSERT INTO rm_classes (generation, class_id, event_id, occurred_at, occurred_on, \
-                     year, title, hours_centi, form, organizer_org_id, position) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     year, title, hours_centi, form, organizer_org_id, venue_id, position) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(g)
                 .bind(e.class_id.as_str())
@@ -289,6 +345,7 @@ impl FactsFold {
                 .bind(info.hours_centi)
                 .bind(&info.form)
                 .bind(e.organizer_org_id.as_str())
+                .bind(e.venue_id.as_ref().map(Id::as_str))
                 .bind(pos)
                 .execute(&mut *conn)
                 .await?;
@@ -403,7 +460,10 @@ impl FactsFold {
                     event_position: pos,
                     occurred_at: self.midnight(e.contacted_on),
                     occurred_on: e.contacted_on.naive(),
-                    title: e.channel.as_str().to_owned(),
+                    title: e
+                        .note
+                        .as_ref()
+                        .map_or_else(|| e.channel.as_str().to_owned(), |n| n.as_str().to_owned()),
                     hours_centi: 0,
                     form: None,
                     home_study: false,
@@ -432,19 +492,51 @@ impl FactsFold {
                 self.void(conn, e.event_id, e.reason.as_str(), fact.event_id, pos)
                     .await?;
             }
-            // Not part of the statistics' facts (ledgers of these come with their own tables).
+            // Not part of any statistic or ledger yet.
             Event::MemberBecameFull(_)
-            | Event::BuddyAssigned(_)
             | Event::VenueOpened(_)
             | Event::LecturerEnlisted(_)
-            | Event::StudyListIssued(_)
-            | Event::MicroWishPosted(_)
-            | Event::MicroWishClaimed(_)
-            | Event::MicroWishReleased(_)
-            | Event::MicroWishFulfilled(_)
-            | Event::MicroWishWithdrawn(_) => {}
+            | Event::StudyListIssued(_) => {}
         }
         Ok(())
+    }
+
+    async fn end_buddy(
+        &mut self,
+        conn: &mut PgConnection,
+        member: &Id,
+        pos: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE rm_buddies SET ended_pos = $3 \
+             WHERE generation = $1 AND member_id = $2 AND ended_pos IS NULL",
+        )
+        .bind(self.generation)
+        .bind(member.as_str())
+        .bind(pos)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
+    async fn end_mobility(
+        &mut self,
+        conn: &mut PgConnection,
+        member: &Id,
+        on: Date,
+        pos: i64,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE rm_mobility SET returned_on = $3, returned_pos = $4 \
+             WHERE generation = $1 AND member_id = $2 AND returned_pos IS NULL",
+        )
+        .bind(self.generation)
+        .bind(member.as_str())
+        .bind(on.naive())
+        .bind(pos)
+        .execute(conn)
+        .await
+        .map(drop)
     }
 
     /// A void marks the target record's rows voided; a void of an amendment undoes it: the
@@ -673,6 +765,30 @@ impl FactsFold {
         }
         Ok(())
     }
+}
+
+async fn wish_step(
+    conn: &mut PgConnection,
+    generation: i32,
+    wish: &Id,
+    step: &str,
+    member: Option<&Id>,
+    on: Date,
+    pos: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO rm_wish_steps (generation, wish_id, step, member_id, on_date, position) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(generation)
+    .bind(wish.as_str())
+    .bind(step)
+    .bind(member.map(Id::as_str))
+    .bind(on.naive())
+    .bind(pos)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 fn push_name(rows: &mut NameRows, id: &Id, name: &str, pos: i64) {

@@ -3,6 +3,7 @@
 
 pub mod engine;
 mod facts;
+pub mod ledgers;
 pub mod query;
 pub mod rules;
 

@@ -53,10 +53,10 @@ struct Org {
 }
 
 #[derive(Clone, Debug)]
-struct MemberAt {
-    branch: String,
-    frail: bool,
-    mobile: bool,
+pub(crate) struct MemberAt {
+    pub(crate) branch: String,
+    pub(crate) frail: bool,
+    pub(crate) mobile: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -164,10 +164,10 @@ fn standing(
 }
 
 /// The org tree as of a position.
-struct OrgTree(BTreeMap<String, Org>);
+pub(crate) struct OrgTree(BTreeMap<String, Org>);
 
 impl OrgTree {
-    async fn load(pool: &PgPool, generation: i32, as_of: i64) -> sqlx::Result<Self> {
+    pub(crate) async fn load(pool: &PgPool, generation: i32, as_of: i64) -> sqlx::Result<Self> {
         let orgs = sqlx::query(
             "SELECT org_id, parent_id, established_on FROM rm_org_units \
              WHERE generation = $1 AND position <= $2",
@@ -205,22 +205,26 @@ impl OrgTree {
     }
 
     /// Whether `org` lies in the subtree under `root` (everything when `root` is `None`).
-    fn within(&self, org: &str, root: Option<&String>) -> bool {
+    pub(crate) fn within(&self, org: &str, root: Option<&String>) -> bool {
         root.is_none_or(|root| self.chain(org).contains(root))
     }
 }
 
 /// Everything one year's statistics need, as of a position.
-struct YearFacts {
-    orgs: OrgTree,
-    population: BTreeMap<String, MemberAt>,
-    names: BTreeMap<String, String>,
+pub(crate) struct YearFacts {
+    pub(crate) orgs: OrgTree,
+    pub(crate) population: BTreeMap<String, MemberAt>,
+    pub(crate) names: BTreeMap<String, String>,
     roles: Vec<RoleSpan>,
     participations: Vec<Participation>,
 }
 
 impl YearFacts {
-    async fn load(pool: &PgPool, scope: &Scope, member: Option<&str>) -> sqlx::Result<Self> {
+    pub(crate) async fn load(
+        pool: &PgPool,
+        scope: &Scope,
+        member: Option<&str>,
+    ) -> sqlx::Result<Self> {
         let g = scope.generation;
         let p = scope.as_of;
         let orgs = OrgTree::load(pool, g, p).await?;
@@ -337,7 +341,7 @@ impl YearFacts {
     }
 
     /// Every member of the population with their groups and standing.
-    fn standings(&self, scope: &Scope, rules: &RuleSet) -> Vec<MemberStanding> {
+    pub(crate) fn standings(&self, scope: &Scope, rules: &RuleSet) -> Vec<MemberStanding> {
         let mut by_member: BTreeMap<&str, Vec<&Participation>> = BTreeMap::new();
         for p in &self.participations {
             by_member.entry(p.member.as_str()).or_default().push(p);
@@ -388,12 +392,12 @@ async fn load_roles(
     .collect()
 }
 
-struct MemberStanding {
-    member_id: String,
-    name: String,
-    branch: String,
-    groups: Vec<&'static str>,
-    standing: Standing,
+pub(crate) struct MemberStanding {
+    pub(crate) member_id: String,
+    pub(crate) name: String,
+    pub(crate) branch: String,
+    pub(crate) groups: Vec<&'static str>,
+    pub(crate) standing: Standing,
 }
 
 /// Hours in hundredths as a JSON number (2.5, 32).

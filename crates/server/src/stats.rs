@@ -16,6 +16,7 @@ use axum::{Json, Router};
 use chrono::{Datelike, NaiveDate, Utc};
 use partyedu_projections::RuleSet;
 use partyedu_projections::engine::{self, FACTS};
+use partyedu_projections::ledgers;
 use partyedu_projections::query::{self, Gap, Scope};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/coverage/members", get(coverage_members))
         .route("/api/v1/lectures/tallies", get(lecture_tallies))
         .route("/api/v1/members/{id}/history", get(member_history))
+        .route("/api/v1/ledgers/frail-visits", get(frail_visits))
+        .route("/api/v1/ledgers/mobile-contacts", get(mobile_contacts))
+        .route("/api/v1/ledgers/wishes", get(wish_board))
+        .route("/api/v1/ledgers/classes", get(class_register))
+        .route("/api/v1/headlines", get(headlines))
         .route("/api/v1/projections", get(projections))
         .route("/metrics", get(metrics))
 }
@@ -342,6 +348,72 @@ async fn member_history(
     envelope.insert("year".to_owned(), json!(params.year));
     envelope.insert("years".to_owned(), json!(history.years));
     Ok(answer(envelope, "entries", page(history.entries, &params)))
+}
+
+/// `GET /api/v1/ledgers/frail-visits?year=`: frail members, their last home visit, and who is
+/// overdue past the rule set's threshold.
+async fn frail_visits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<StatsQuery>,
+) -> Result<Response, ApiError> {
+    let basis = basis(&state, &caller, &params, true).await?;
+    let rows = ledgers::frail_visits(state.store.pool(), &basis.scope, &basis.rules).await?;
+    let mut envelope = basis.envelope();
+    envelope.insert(
+        "overdue_after_days".to_owned(),
+        json!(basis.rules.rules.ledgers.frail_visit_overdue_days),
+    );
+    Ok(answer(envelope, "members", page(rows, &params)))
+}
+
+/// `GET /api/v1/ledgers/mobile-contacts?year=`: mobile members, their buddy and last contact.
+async fn mobile_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<StatsQuery>,
+) -> Result<Response, ApiError> {
+    let basis = basis(&state, &caller, &params, true).await?;
+    let rows = ledgers::mobile_contacts(state.store.pool(), &basis.scope, &basis.rules).await?;
+    let mut envelope = basis.envelope();
+    envelope.insert(
+        "overdue_after_days".to_owned(),
+        json!(basis.rules.rules.ledgers.mobile_contact_overdue_days),
+    );
+    Ok(answer(envelope, "members", page(rows, &params)))
+}
+
+/// `GET /api/v1/ledgers/wishes?year=`: the micro-wish board.
+async fn wish_board(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<StatsQuery>,
+) -> Result<Response, ApiError> {
+    let basis = basis(&state, &caller, &params, true).await?;
+    let board = ledgers::wish_board(state.store.pool(), &basis.scope).await?;
+    Ok(answer(basis.envelope(), "board", board))
+}
+
+/// `GET /api/v1/ledgers/classes?year=`: the class register.
+async fn class_register(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<StatsQuery>,
+) -> Result<Response, ApiError> {
+    let basis = basis(&state, &caller, &params, true).await?;
+    let classes = ledgers::class_register(state.store.pool(), &basis.scope).await?;
+    Ok(answer(basis.envelope(), "classes", page(classes, &params)))
+}
+
+/// `GET /api/v1/headlines?year=`: the year's headline figures.
+async fn headlines(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<StatsQuery>,
+) -> Result<Response, ApiError> {
+    let basis = basis(&state, &caller, &params, true).await?;
+    let figures = ledgers::headlines(state.store.pool(), &basis.scope, &basis.rules).await?;
+    Ok(answer(basis.envelope(), "figures", figures))
 }
 
 /// `GET /api/v1/projections`: where each projection stands.

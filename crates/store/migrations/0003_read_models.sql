@@ -143,8 +143,53 @@ CREATE TABLE rm_classes (
     hours_centi  integer NOT NULL,
     form         text    NOT NULL,
     organizer_org_id text NOT NULL,
+    venue_id     text,
     position     bigint  NOT NULL,
     voided_pos   bigint,
     PRIMARY KEY (generation, class_id)
 );
 CREATE INDEX rm_classes_event ON rm_classes (generation, event_id);
+
+-- Mobile members: when they went, where, and when they came back.
+CREATE TABLE rm_mobility (
+    generation   integer NOT NULL,
+    member_id    text    NOT NULL,
+    since        date    NOT NULL,
+    destination  text    NOT NULL,
+    position     bigint  NOT NULL,
+    returned_on  date,
+    returned_pos bigint
+);
+CREATE INDEX rm_mobility_key ON rm_mobility (generation, member_id);
+
+CREATE TABLE rm_buddies (
+    generation   integer NOT NULL,
+    member_id    text    NOT NULL,
+    buddy_id     text    NOT NULL,
+    since        date    NOT NULL,
+    position     bigint  NOT NULL,
+    ended_pos    bigint
+);
+CREATE INDEX rm_buddies_key ON rm_buddies (generation, member_id);
+
+CREATE TABLE rm_wishes (
+    generation   integer NOT NULL,
+    wish_id      text    NOT NULL,
+    grid_id      text    NOT NULL,
+    category     text    NOT NULL,
+    title        text    NOT NULL,
+    posted_on    date    NOT NULL,
+    position     bigint  NOT NULL,
+    PRIMARY KEY (generation, wish_id)
+);
+
+-- A wish's lifecycle: claimed, released, fulfilled, withdrawn.
+CREATE TABLE rm_wish_steps (
+    generation   integer NOT NULL,
+    wish_id      text    NOT NULL,
+    step         text    NOT NULL,
+    member_id    text,
+    on_date      date    NOT NULL,
+    position     bigint  NOT NULL
+);
+CREATE INDEX rm_wish_steps_key ON rm_wish_steps (generation, wish_id, position);

@@ -1,0 +1,254 @@
+//! Every statistic equals what the independent oracle (`tests/oracle`, a plain fold written from
+//! CONTRACT §4) computes from the same log: on hand-checked scenarios and on generated
+//! histories of several seeds, under both shipped rule sets, now and as of earlier positions.
+
+mod oracle;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use chrono::{Datelike, NaiveDate};
+use oracle::{Rules, normalize_numbers};
+use partyedu_projections::Projector;
+use partyedu_server::auth::{Role, create_token};
+use partyedu_server::recorder::Recorder;
+use partyedu_server::transfer::{export, import};
+use partyedu_server::{AppState, Limits, Stats};
+use partyedu_store::EventStore;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+struct Harness {
+    app: Router,
+    pool: PgPool,
+    token: String,
+}
+
+impl Harness {
+    async fn new(pool: PgPool) -> Self {
+        let store = EventStore::new(pool.clone());
+        let token = create_token(&pool, "oracle", Role::Admin, None, "test")
+            .await
+            .unwrap();
+        let state = AppState::new(store, TZ, Limits::default(), Stats::shipped());
+        Self {
+            app: partyedu_server::app(state),
+            pool,
+            token,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> Value {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+        body
+    }
+
+    async fn get(&self, uri: &str) -> Value {
+        let request = Request::get(uri)
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post(&self, body: Value) {
+        let request = Request::post("/api/v1/events")
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await;
+    }
+
+    /// Folds the whole log, then returns it as exported records (with their real positions).
+    async fn project_and_export(&self) -> Vec<Value> {
+        let store = EventStore::new(self.pool.clone());
+        let generation = partyedu_projections::ensure_projection(&store)
+            .await
+            .unwrap();
+        let mut projector = Projector::new(store.clone(), TZ, generation).await.unwrap();
+        let head = store.head_position().await.unwrap();
+        while projector.position() < head {
+            projector.catch_up().await.unwrap();
+        }
+        let mut out = Vec::new();
+        export(&store, 0, None, TZ, &mut out).await.unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn today() -> NaiveDate {
+    chrono::Utc::now().with_timezone(&TZ).date_naive()
+}
+
+fn reference(year: i32) -> oracle::Date {
+    let d = partyedu_projections::query::reference_date(year, today());
+    (d.year(), d.month(), d.day())
+}
+
+fn same(what: &str, actual: &Value, expected: &Value) {
+    let (a, e) = (normalize_numbers(actual), normalize_numbers(expected));
+    if a != e {
+        panic!(
+            "{what} differs from the oracle\n  api:    {}\n  oracle: {}",
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&e).unwrap()
+        );
+    }
+}
+
+/// Compares every statistic for one org subtree and year, as of `as_of` (or now).
+async fn compare(h: &Harness, records: &[Value], org: Option<&str>, year: i32, as_of: Option<i64>) {
+    let mut query = format!("year={year}");
+    if let Some(org) = org {
+        query += &format!("&org={org}");
+    }
+    if let Some(position) = as_of {
+        query += &format!("&as_of_position={position}");
+    }
+    // An as-of answer's reference date comes from the as-of point: only past years are
+    // compared as of, where it is 31 December either way.
+    let reference = reference(year);
+    for (rules, id) in [
+        (Rules::Cn2019Hours, "cn-2019-hours"),
+        (Rules::ReachAll, "reach-all"),
+    ] {
+        let what = format!("{id} {year} org={org:?} as_of={as_of:?}");
+        let body = h.get(&format!("/api/v1/coverage?{query}&rules={id}")).await;
+        let expected = oracle::coverage(records, year, org, rules, reference, as_of);
+        same(&format!("coverage {what}"), &body["rows"], &json!(expected));
+        for status in ["unreached", "noncompliant"] {
+            let body = h
+                .get(&format!(
+                    "/api/v1/coverage/members?{query}&rules={id}&status={status}"
+                ))
+                .await;
+            let expected =
+                oracle::coverage_members(records, year, org, rules, reference, as_of, status);
+            same(
+                &format!("{status} members {what}"),
+                &body["members"],
+                &json!(expected),
+            );
+        }
+    }
+    let body = h.get(&format!("/api/v1/lectures/tallies?{query}")).await;
+    let expected = oracle::lecture_tallies(records, year, org, reference, as_of);
+    same(
+        &format!("lecture tallies {year} org={org:?}"),
+        &json!({"speakers": body["speakers"], "totals": body["totals"], "missing": body["missing"]}),
+        &expected,
+    );
+}
+
+async fn compare_histories(h: &Harness, records: &[Value], members: &[String]) {
+    let t = today();
+    for member in members {
+        let body = h.get(&format!("/api/v1/members/{member}/history")).await;
+        let expected = oracle::member_history(
+            records,
+            member,
+            None,
+            Rules::Cn2019Hours,
+            (t.year(), t.month(), t.day()),
+            None,
+        )
+        .expect("the oracle knows the member");
+        same(
+            &format!("history of {member}"),
+            &json!({"entries": body["entries"], "years": body["years"]}),
+            &expected,
+        );
+    }
+}
+
+fn members_of(records: &[Value], prefix: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r["type"] == "MemberEnrolled")
+        .map(|r| r["data"]["member_id"].as_str().unwrap().to_owned())
+        .filter(|m| m.starts_with(prefix))
+        .collect()
+}
+
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn hand_checked_scenarios_match_the_oracle(pool: PgPool) {
+    let h = Harness::new(pool).await;
+    let scenarios = oracle::scenarios::all();
+    for (_, records) in &scenarios {
+        h.post(oracle::scenarios::as_post_events(records)).await;
+    }
+    let log = h.project_and_export().await;
+    for (name, _) in &scenarios {
+        let org = format!("{name}-SD");
+        for year in [2023, 2024, 2025, today().year()] {
+            compare(&h, &log, Some(&org), year, None).await;
+        }
+        compare_histories(&h, &log, &members_of(&log, &format!("{name}-"))).await;
+    }
+    // As of every position of scenario j (a void and what came before it).
+    let positions: Vec<i64> = log
+        .iter()
+        .filter(|r| r["stream"].as_str().is_some())
+        .map(|r| r["position"].as_i64().unwrap())
+        .collect();
+    for position in positions.iter().rev().take(6) {
+        compare(&h, &log, Some("j-SD"), 2024, Some(*position)).await;
+    }
+}
+
+/// A generated history of `members` over two years, imported through the validating path,
+/// compared with the oracle everywhere, now and as of the middle of the log.
+async fn generated_history_matches_the_oracle(pool: PgPool, members: usize, seed: u64) {
+    let h = Harness::new(pool.clone()).await;
+    let until = NaiveDate::from_ymd_opt(2025, 12, 31).unwrap();
+    let mut file = Vec::new();
+    partyedu_gen::generate(
+        &partyedu_gen::GenConfig::new(members, 2, seed, until),
+        &mut file,
+    )
+    .unwrap();
+    let recorder = Recorder::new(EventStore::new(pool.clone()), TZ);
+    import(&recorder, file.as_slice(), "cli:test", |_, _| {})
+        .await
+        .unwrap();
+    let log = h.project_and_export().await;
+    let communities: Vec<String> = log
+        .iter()
+        .filter(|r| r["type"] == "OrgUnitEstablished" && r["data"]["kind"] == "community")
+        .map(|r| r["data"]["org_id"].as_str().unwrap().to_owned())
+        .take(2)
+        .collect();
+    for year in [2024, 2025] {
+        compare(&h, &log, None, year, None).await;
+        for community in &communities {
+            compare(&h, &log, Some(community), year, None).await;
+        }
+    }
+    let middle = log[log.len() / 2]["position"].as_i64().unwrap();
+    compare(&h, &log, None, 2024, Some(middle)).await;
+    let sample: Vec<String> = members_of(&log, "").into_iter().step_by(7).collect();
+    compare_histories(&h, &log, &sample).await;
+}
+
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn generated_history_seed_3(pool: PgPool) {
+    generated_history_matches_the_oracle(pool, 120, 3).await;
+}
+
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn generated_history_seed_11(pool: PgPool) {
+    generated_history_matches_the_oracle(pool, 200, 11).await;
+}
