@@ -240,3 +240,123 @@ async fn the_live_figures_are_served_during_a_rebuild_and_the_new_after_the_swap
     assert_eq!(status["projections"][0]["generation"], rebuilt);
     assert!(status["projections"][0]["rebuild"].is_null());
 }
+
+/// The ledgers on a small year worked out by hand (reference date 2024-12-31).
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn ledgers_show_visits_contacts_wishes_and_classes(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    let mut field_trip = class("C-2", "CB", &["MB1"]);
+    field_trip["data"]["form"] = json!("field_trip");
+    field_trip["data"]["starts_at"] = json!("2024-04-10T09:00:00+08:00");
+    let mut voided = class("C-3", "CA", &["MA1", "MA2"]);
+    voided["data"]["starts_at"] = json!("2024-09-01T09:00:00+08:00");
+    voided["event_id"] = json!("0192f7c4-5e2a-7b31-9c1d-4a6f2e8b0d99");
+    let wish = |t: &str, data: Value| ev(t, data);
+    let events = json!({"events": [
+        ev("MemberCareStatusChanged", json!({"member_id": "MA2", "frail": true, "hardship": false, "on": "2024-01-10"})),
+        ev("HomeVisitMade", json!({"visit_id": "HV-1", "member_id": "MA2", "visitor_ids": ["MA1"],
+            "visited_on": "2024-06-01", "purposes": ["home_study_delivery"], "study_hours": 1})),
+        ev("MemberWentMobile", json!({"member_id": "MB1", "since": "2024-02-01", "destination": "深圳", "reason": "work"})),
+        ev("BuddyAssigned", json!({"member_id": "MB1", "buddy_id": "MA1", "since": "2024-02-02"})),
+        ev("MobileMemberContacted", json!({"contact_id": "CT-1", "member_id": "MB1", "contacted_by": "MA1",
+            "contacted_on": "2024-03-01", "channel": "phone"})),
+        class("C-1", "CA", &["MA1"]),
+        field_trip,
+        voided,
+        ev("RecordVoided", json!({"event_id": "0192f7c4-5e2a-7b31-9c1d-4a6f2e8b0d99", "reason": "重复"})),
+        ev("PartyLectureGiven", json!({"lecture_id": "PL-1", "speaker_id": "MA1", "title": "党课",
+            "audience_org_id": "SD", "given_at": "2024-08-16T14:30:00+08:00", "duration_minutes": 90,
+            "study_hours": 1.5, "attendee_ids": ["MA2"]})),
+        wish("MicroWishClaimed", json!({"wish_id": "W1", "member_id": "MA1", "claimed_on": "2024-05-03"})),
+        wish("MicroWishReleased", json!({"wish_id": "W1", "member_id": "MA1", "released_on": "2024-05-04", "reason": "出差"})),
+        wish("MicroWishClaimed", json!({"wish_id": "W1", "member_id": "MA2", "claimed_on": "2024-05-05"})),
+        wish("MicroWishFulfilled", json!({"wish_id": "W1", "fulfilled_on": "2024-12-20"})),
+        wish("MicroWishPosted", json!({"wish_id": "W2", "grid_id": "GB", "title": "商户走访", "category": "merchant_visit", "posted_on": "2024-06-01"})),
+        wish("MicroWishWithdrawn", json!({"wish_id": "W2", "withdrawn_on": "2024-06-10", "reason": "已解决"})),
+        wish("MicroWishPosted", json!({"wish_id": "W3", "grid_id": "GA", "title": "网格巡查", "category": "grid_patrol", "posted_on": "2024-07-01"})),
+        wish("MicroWishClaimed", json!({"wish_id": "W3", "member_id": "MA1", "claimed_on": "2024-07-02"})),
+    ]});
+    let (status, body) = api.post_events("recorder", events).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    project(&pool).await;
+
+    let (_, frail) = api
+        .get("viewer", "/api/v1/ledgers/frail-visits?year=2024")
+        .await;
+    // 2024-06-01 → 2024-12-31: 213 days, past the 90 of cn-2019-hours.
+    assert_eq!(
+        frail["members"],
+        json!([{"member_id": "MA2", "name": "党员MA2", "org_id": "GA",
+        "last_visit_on": "2024-06-01", "days_since": 213, "overdue": true}])
+    );
+    assert_eq!(frail["overdue_after_days"], 90);
+
+    let (_, mobile) = api
+        .get("viewer", "/api/v1/ledgers/mobile-contacts?year=2024")
+        .await;
+    // 2024-03-01 → 2024-12-31: 305 days, past 182.
+    assert_eq!(
+        mobile["members"],
+        json!([{"member_id": "MB1", "name": "党员MB1", "org_id": "GB",
+        "since": "2024-02-01", "destination": "深圳", "buddy_id": "MA1", "last_contact_on": "2024-03-01",
+        "days_since": 305, "overdue": true}])
+    );
+    let (_, board) = api.get("viewer", "/api/v1/ledgers/wishes?year=2024").await;
+    let totals = &board["board"]["totals"];
+    assert_eq!(
+        totals,
+        &json!({"open": 0, "claimed": 1, "fulfilled": 1, "withdrawn": 1,
+        "claimed_in_year": 2, "fulfilled_in_year": 1})
+    );
+    let ga = board["board"]["by_grid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["grid_id"] == "GA")
+        .unwrap();
+    assert_eq!(
+        (
+            ga["claimed"].as_i64(),
+            ga["fulfilled"].as_i64(),
+            ga["claimed_in_year"].as_i64()
+        ),
+        (Some(1), Some(1), Some(2))
+    );
+
+    let (_, register) = api.get("viewer", "/api/v1/ledgers/classes?year=2024").await;
+    let listed: Vec<(String, i64, bool)> = register["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["class_id"].as_str().unwrap().to_owned(),
+                c["attendees"].as_i64().unwrap(),
+                c["voided"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("C-1".to_owned(), 1, false),
+            ("C-2".to_owned(), 1, false),
+            ("C-3".to_owned(), 2, true)
+        ]
+    );
+
+    let (_, headlines) = api.get("viewer", "/api/v1/headlines?year=2024").await;
+    assert_eq!(
+        headlines["figures"],
+        json!({"classes": 2, "field_trips": 1, "party_lectures": 1,
+        "leader_lectures": 0, "members": 3, "members_reached": 3, "home_visits": 1,
+        "wishes_claimed": 2, "wishes_fulfilled": 1})
+    );
+    let (_, scoped) = api.get("viewer-ca", "/api/v1/headlines?year=2024").await;
+    assert_eq!(
+        scoped["figures"],
+        json!({"classes": 1, "field_trips": 0, "party_lectures": 0,
+        "leader_lectures": 0, "members": 2, "members_reached": 2, "home_visits": 1,
+        "wishes_claimed": 2, "wishes_fulfilled": 1})
+    );
+}
