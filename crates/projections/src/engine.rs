@@ -287,8 +287,22 @@ async fn lead(
 
 /// Starts a rebuild: a new generation of the facts tables, built from position 0 beside the
 /// live one, which keeps serving. Returns the new generation.
+///
+/// A rebuild interrupted by a crash is resumed, not restarted: its generation and checkpoint
+/// are still there, and the live generation was never touched.
 pub async fn begin_rebuild(store: &EventStore) -> Result<i32, sqlx::Error> {
     ensure_projection(store).await?;
+    let unfinished: Option<i32> = sqlx::query_scalar(
+        "SELECT c.generation FROM rm_checkpoints c JOIN rm_projections p ON p.name = c.name \
+         WHERE c.name = $1 AND c.target_position IS NOT NULL AND c.generation <> p.live_generation \
+         ORDER BY c.generation DESC LIMIT 1",
+    )
+    .bind(FACTS)
+    .fetch_optional(store.pool())
+    .await?;
+    if let Some(generation) = unfinished {
+        return Ok(generation);
+    }
     let head = store.head_position().await?;
     sqlx::query_scalar(
         "INSERT INTO rm_checkpoints (name, generation, position, target_position, target_events) \

@@ -9,6 +9,7 @@ mod openapi;
 mod record;
 pub mod recorder;
 mod recording;
+mod rules;
 mod stats;
 mod tokens;
 pub mod transfer;
@@ -37,7 +38,8 @@ pub struct AppState {
     pub tz: chrono_tz::Tz,
 }
 
-/// The rule sets the statistics can be computed under, and the live one.
+/// The rule sets the statistics can be computed under, and the default live one (until an
+/// admin switches it for every instance, see `rules.rs`).
 #[derive(Clone, Debug)]
 pub struct Stats {
     pub book: Arc<RuleBook>,
@@ -106,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::routes())
         .merge(openapi::routes())
         .merge(stats::routes())
+        .merge(rules::routes())
         .with_state(state)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

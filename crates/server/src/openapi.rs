@@ -9,6 +9,7 @@ use crate::auth::TokenInfo;
 use crate::error::ErrorBody;
 use crate::log::{EventsPage, LogQuery};
 use crate::recording::RecordRequest;
+use crate::rules::SwitchRules;
 use crate::stats::StatsQuery;
 use crate::tokens::CreateToken;
 use axum::routing::get;
@@ -196,6 +197,24 @@ pub(crate) const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/api/v1/rules",
+        summary: "The loaded rule sets (id, version, content hash, source) and the live one",
+        roles: "viewer, auditor, admin",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "put",
+        path: "/api/v1/rules/live",
+        summary: "Switch the live rule set for every instance; recorded with who and when",
+        roles: "admin",
+        query: None,
+        request: Some("SwitchRules"),
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
         path: "/api/v1/projections",
         summary: "Each projection's checkpoint, lag and rule set",
         roles: "viewer, auditor, admin",
@@ -276,6 +295,7 @@ fn document() -> Value {
     add_schema::<TokenInfo>(&mut components, "TokenInfo");
     add_schema::<ErrorBody>(&mut components, "ErrorBody");
     add_schema::<StatsQuery>(&mut components, "StatsQuery");
+    add_schema::<SwitchRules>(&mut components, "SwitchRules");
     for (name, version, schema) in Event::schemas() {
         add_value(
             &mut components,

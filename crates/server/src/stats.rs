@@ -170,16 +170,18 @@ async fn basis(
     year_required: bool,
 ) -> Result<Basis, ApiError> {
     statistics_reader(caller)?;
-    let rules_id = params.rules.as_deref().unwrap_or(&state.stats.live);
-    let rules = state.stats.book.get(rules_id).cloned().ok_or_else(|| {
-        ApiError::invalid_at(
-            "rules",
-            format!(
-                "no rule set `{rules_id}`; known: {}",
-                state.stats.book.ids().collect::<Vec<_>>().join(", ")
-            ),
-        )
-    })?;
+    let rules = match params.rules.as_deref() {
+        None => crate::rules::live(state).await?,
+        Some(id) => state.stats.book.get(id).cloned().ok_or_else(|| {
+            ApiError::invalid_at(
+                "rules",
+                format!(
+                    "no rule set `{id}`; known: {}",
+                    state.stats.book.ids().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?,
+    };
     for (name, value) in [
         ("as_of_position", params.as_of_position),
         ("min_position", params.min_position),
@@ -420,7 +422,7 @@ async fn headlines(
 async fn projections(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     statistics_reader(&caller)?;
     let status = engine::status(&state.store).await?;
-    let live = state.stats.book.get(&state.stats.live);
+    let live = crate::rules::live(&state).await.ok();
     Ok(Json(json!({"projections": [{
         "name": status.name,
         "generation": status.generation,

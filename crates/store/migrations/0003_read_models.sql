@@ -193,3 +193,13 @@ CREATE TABLE rm_wish_steps (
     position     bigint  NOT NULL
 );
 CREATE INDEX rm_wish_steps_key ON rm_wish_steps (generation, wish_id, position);
+
+-- The live rule set, shared by every instance. Switching is one row update: every answer after
+-- the commit is computed under the new rule set (the facts do not depend on it). Absent, the
+-- service's configured default is live.
+CREATE TABLE rule_selection (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    rule_set    text        NOT NULL,
+    changed_at  timestamptz NOT NULL DEFAULT now(),
+    changed_by  text        NOT NULL
+);

@@ -360,3 +360,52 @@ async fn ledgers_show_visits_contacts_wishes_and_classes(pool: PgPool) {
         "wishes_claimed": 2, "wishes_fulfilled": 1})
     );
 }
+
+/// Switching the live rule set: answers before the switch use the old rules, every answer
+/// after it the new ones, on every instance (the selection is one shared row).
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn switching_the_live_rule_set_changes_the_figures_at_once(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    let (status, _) = api
+        .post_events(
+            "recorder",
+            json!({"events": [class("C-1", "CA", &["MA1"])]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    project(&pool).await;
+    let (_, before) = api.get("viewer", "/api/v1/coverage?year=2024").await;
+    assert_eq!(before["rule_set"]["id"], "cn-2019-hours");
+    assert_eq!(row(&before, "SD", "all")["compliant"], 0);
+
+    let switch = |token: &'static str, id: &'static str| {
+        let api = &api;
+        async move {
+            api.call(
+                axum::http::Method::PUT,
+                "/api/v1/rules/live",
+                Some(token),
+                Some(json!({"id": id}).to_string()),
+            )
+            .await
+        }
+    };
+    assert_eq!(switch("viewer", "reach-all").await.0, StatusCode::FORBIDDEN);
+    let (status, body) = switch("admin", "no-such-rules").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = switch("admin", "reach-all").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (_, after) = api.get("viewer", "/api/v1/coverage?year=2024").await;
+    assert_eq!(after["rule_set"]["id"], "reach-all");
+    assert_eq!(row(&after, "SD", "all")["compliant"], 1);
+    // What-if still answers under any rule set without touching the live one.
+    let (_, what_if) = api
+        .get("viewer", "/api/v1/coverage?year=2024&rules=cn-2019-hours")
+        .await;
+    assert_eq!(what_if["rows"], before["rows"]);
+    let (_, rules) = api.get("auditor", "/api/v1/rules").await;
+    assert_eq!(rules["live"]["id"], "reach-all");
+    assert_eq!(rules["live"]["changed_by"], "admin");
+    assert_eq!(rules["rule_sets"].as_array().unwrap().len(), 2);
+}
