@@ -70,6 +70,10 @@ enum Command {
         /// Batches of more events than this are refused with 413.
         #[arg(long, env = "PARTYEDU_MAX_BATCH_EVENTS", default_value_t = Limits::default().max_batch_events)]
         max_batch_events: usize,
+        /// When the log is empty, fill it with a generated subdistrict (4,000 members, two
+        /// years) and print an admin token to look at it with.
+        #[arg(long)]
+        demo: bool,
     },
     /// Manage API tokens.
     #[command(subcommand)]
@@ -169,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             max_batch_events,
             rules_dir,
             rules,
+            demo,
         } => {
             let limits = Limits {
                 max_body_bytes,
@@ -177,6 +182,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let book = RuleBook::load(&rules_dir)
                 .with_context(|| format!("loading rule sets from {}", rules_dir.display()))?;
             let stats = Stats::new(book, &rules).map_err(anyhow::Error::msg)?;
+            if demo {
+                load_demo(&cli.database_url, cli.time_zone, listen).await?;
+            }
             serve(&cli.database_url, cli.time_zone, listen, limits, stats).await
         }
         Command::Token(command) => token(&cli.database_url, cli.time_zone, command).await,
@@ -547,5 +555,44 @@ async fn rule_diff(
         );
     }
     println!("{changed} of {} rows would change", old_rows.len());
+    Ok(())
+}
+
+/// Fills an empty log with a generated subdistrict, validated and recorded as an import would
+/// be, and prints an admin token and a few addresses to start from.
+async fn load_demo(
+    database_url: &str,
+    tz: chrono_tz::Tz,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let pool = partyedu_store::prepare_database(database_url)
+        .await
+        .context("preparing the database")?;
+    let store = EventStore::new(pool.clone());
+    if store.head_position().await? > 0 {
+        tracing::info!("the log is not empty: no demo data loaded");
+        return Ok(());
+    }
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let mut config = partyedu_gen::GenConfig::new(4_000, 2, 1, today);
+    config.tz = tz;
+    let mut file = Vec::new();
+    let summary = partyedu_gen::generate(&config, &mut file)?;
+    tracing::info!(events = summary.events, "recording the demo subdistrict");
+    let recorder = Recorder::new(store, tz);
+    let stored = transfer::import(&recorder, file.as_slice(), "demo", |done, total| {
+        if done == total || done % 50_000 < 10_000 {
+            tracing::info!(done, total, "recording the demo subdistrict");
+        }
+    })
+    .await?;
+    let name = format!("demo-admin-{}", today.format("%Y%m%d"));
+    let token = auth::create_token(&pool, &name, Role::Admin, None, "demo").await?;
+    println!("demo: {stored} events recorded; statistics fill in as the projection catches up");
+    println!("demo: admin token `{name}`: {token}");
+    println!(
+        "demo: try  curl -H 'Authorization: Bearer {token}' 'http://{listen}/api/v1/headlines?year={}'",
+        chrono::Datelike::year(&today)
+    );
     Ok(())
 }
