@@ -35,6 +35,8 @@ pub enum UpcastError {
     },
     #[error("after upcasting, {0}")]
     Parse(#[from] ParseError),
+    #[error("stored data is not readable: {0}")]
+    Malformed(String),
 }
 
 /// A table of steps, one per (event type, version it upgrades from).
@@ -99,6 +101,20 @@ impl Upcaster {
     pub fn read(&self, type_name: &str, version: u32, data: Value) -> Result<Event, UpcastError> {
         let data = self.upcast(type_name, version, data)?;
         Ok(Event::parse(type_name, data)?)
+    }
+
+    /// Reads a stored event as the log keeps it: its data as JSON text and its schema version
+    /// as stored.
+    pub fn read_stored_text(
+        &self,
+        type_name: &str,
+        version: i32,
+        data: &str,
+    ) -> Result<Event, UpcastError> {
+        let version = u32::try_from(version).map_err(|e| UpcastError::Malformed(e.to_string()))?;
+        let data: Value =
+            serde_json::from_str(data).map_err(|e| UpcastError::Malformed(e.to_string()))?;
+        self.read(type_name, version, data)
     }
 }
 

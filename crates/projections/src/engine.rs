@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use partyedu_domain::{Event, Upcaster};
 use partyedu_store::{EventStore, RecordedEvent};
-use serde_json::Value;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 use std::future::Future;
@@ -189,17 +188,12 @@ impl Projector {
     }
 
     fn read(&self, stored: &RecordedEvent) -> Result<Event, EngineError> {
-        let unreadable = |problem: String| EngineError::Unreadable {
-            position: stored.position,
-            problem,
-        };
-        let data: Value =
-            serde_json::from_str(stored.data.get()).map_err(|e| unreadable(e.to_string()))?;
-        let version =
-            u32::try_from(stored.schema_version).map_err(|e| unreadable(e.to_string()))?;
         self.upcaster
-            .read(&stored.event_type, version, data)
-            .map_err(|e| unreadable(e.to_string()))
+            .read_stored_text(&stored.event_type, stored.schema_version, stored.data.get())
+            .map_err(|e| EngineError::Unreadable {
+                position: stored.position,
+                problem: e.to_string(),
+            })
     }
 }
 

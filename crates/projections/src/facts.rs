@@ -146,6 +146,29 @@ impl FactsFold {
         local_midnight(date, self.tz).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
     }
 
+    /// A record of a date-only activity (at local midnight), without hours until set.
+    fn dated<'a>(
+        &self,
+        kind: &'static str,
+        record_id: &'a Id,
+        fact: &Fact<'_>,
+        on: Date,
+        title: String,
+    ) -> Record<'a> {
+        Record {
+            kind,
+            record_id: record_id.as_str(),
+            event_id: fact.event_id,
+            event_position: fact.position,
+            occurred_at: self.midnight(on),
+            occurred_on: on.naive(),
+            title,
+            hours_centi: 0,
+            form: None,
+            home_study: false,
+        }
+    }
+
     /// Folds a batch of events in position order, within the caller's transaction.
     pub async fn apply(&mut self, conn: &mut PgConnection, facts: &[Fact<'_>]) -> sqlx::Result<()> {
         for fact in facts {
@@ -413,76 +436,38 @@ impl FactsFold {
                 }
             }
             Event::HomeVisitMade(e) => {
-                let record = Record {
-                    kind: "home_visit",
-                    record_id: e.visit_id.as_str(),
-                    event_id: fact.event_id,
-                    event_position: pos,
-                    occurred_at: self.midnight(e.visited_on),
-                    occurred_on: e.visited_on.naive(),
-                    title: e
-                        .note
-                        .as_ref()
-                        .map(|n| n.as_str().to_owned())
-                        .unwrap_or_else(|| {
-                            e.purposes
-                                .iter()
-                                .map(|p| p.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }),
-                    hours_centi: e.study_hours.centi() as i32,
-                    form: None,
-                    home_study: e.purposes.contains(&VisitPurpose::HomeStudyDelivery),
+                let title = match &e.note {
+                    Some(note) => note.as_str().to_owned(),
+                    None => e
+                        .purposes
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 };
+                let mut record = self.dated("home_visit", &e.visit_id, fact, e.visited_on, title);
+                record.hours_centi = e.study_hours.centi() as i32;
+                record.home_study = e.purposes.contains(&VisitPurpose::HomeStudyDelivery);
                 self.push_participation(&e.member_id, &record, fact.event_id, pos);
             }
             Event::OnlineStudyLogged(e) => {
-                let record = Record {
-                    kind: "online_study",
-                    record_id: e.log_id.as_str(),
-                    event_id: fact.event_id,
-                    event_position: pos,
-                    occurred_at: self.midnight(e.studied_on),
-                    occurred_on: e.studied_on.naive(),
-                    title: e.platform.as_str().to_owned(),
-                    hours_centi: e.study_hours.centi() as i32,
-                    form: None,
-                    home_study: false,
-                };
+                let title = e.platform.as_str().to_owned();
+                let mut record = self.dated("online_study", &e.log_id, fact, e.studied_on, title);
+                record.hours_centi = e.study_hours.centi() as i32;
                 self.push_participation(&e.member_id, &record, fact.event_id, pos);
             }
             Event::MobileMemberContacted(e) => {
-                let record = Record {
-                    kind: "mobile_contact",
-                    record_id: e.contact_id.as_str(),
-                    event_id: fact.event_id,
-                    event_position: pos,
-                    occurred_at: self.midnight(e.contacted_on),
-                    occurred_on: e.contacted_on.naive(),
-                    title: e
-                        .note
-                        .as_ref()
-                        .map_or_else(|| e.channel.as_str().to_owned(), |n| n.as_str().to_owned()),
-                    hours_centi: 0,
-                    form: None,
-                    home_study: false,
+                let title = match &e.note {
+                    Some(note) => note.as_str().to_owned(),
+                    None => e.channel.as_str().to_owned(),
                 };
+                let record =
+                    self.dated("mobile_contact", &e.contact_id, fact, e.contacted_on, title);
                 self.push_participation(&e.member_id, &record, fact.event_id, pos);
             }
             Event::OrgLifeMeetingHeld(e) => {
-                let record = Record {
-                    kind: "org_life_meeting",
-                    record_id: e.meeting_id.as_str(),
-                    event_id: fact.event_id,
-                    event_position: pos,
-                    occurred_at: self.midnight(e.held_on),
-                    occurred_on: e.held_on.naive(),
-                    title: e.kind.as_str().to_owned(),
-                    hours_centi: 0,
-                    form: None,
-                    home_study: false,
-                };
+                let title = e.kind.as_str().to_owned();
+                let record = self.dated("org_life_meeting", &e.meeting_id, fact, e.held_on, title);
                 for member in &e.attendee_ids {
                     self.push_participation(member, &record, fact.event_id, pos);
                 }

@@ -229,17 +229,12 @@ impl Recorder {
 
     /// A stored event as the current domain type (upcast from its schema version).
     pub fn read(&self, stored: &RecordedEvent) -> Result<Event, RecordError> {
-        let unreadable = |problem: String| RecordError::Unreadable {
-            position: stored.position,
-            problem,
-        };
-        let data: Value =
-            serde_json::from_str(stored.data.get()).map_err(|e| unreadable(e.to_string()))?;
-        let version =
-            u32::try_from(stored.schema_version).map_err(|e| unreadable(e.to_string()))?;
         self.upcaster
-            .read(&stored.event_type, version, data)
-            .map_err(|e| unreadable(e.to_string()))
+            .read_stored_text(&stored.event_type, stored.schema_version, stored.data.get())
+            .map_err(|e| RecordError::Unreadable {
+                position: stored.position,
+                problem: e.to_string(),
+            })
     }
 }
 
