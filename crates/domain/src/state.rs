@@ -3,7 +3,10 @@
 //! activities that later events refer to (classes and their attendance, wishes), every id used
 //! per kind, and every stored event id with its stream and voided flag.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+// Persistent maps: `decide` judges a batch on a copy of the state, and these copy in O(1)
+// (structure is shared until written), so a request does not pay for the size of the log.
+use imbl::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono_tz::Tz;
 use uuid::Uuid;
@@ -385,8 +388,14 @@ impl State {
                     m.buddy = None;
                     m.mobile = false;
                 });
-                for member in self.members.values_mut() {
-                    if member.buddy.as_ref() == Some(&e.member_id) {
+                let paired: Vec<Id> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.buddy.as_ref() == Some(&e.member_id))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in paired {
+                    if let Some(member) = self.members.get_mut(&id) {
                         member.buddy = None;
                     }
                 }
