@@ -145,6 +145,48 @@ async fn records_reads_and_refuses_over_http(pool: PgPool) {
         !listed.contains(&recorder),
         "token values are never shown again"
     );
+
+    // What another rule set would change, once the projection has caught up: M2's two hours
+    // reach but do not comply under cn-2019-hours, and comply under reach-all.
+    let more = json!({"events": [
+        {"type": "MemberEnrolled", "data": {"member_id": "M2", "name": "李秀英", "branch_id": "GA",
+            "membership": "full", "joined_on": "1990-07-01", "enrolled_on": "2019-03-10",
+            "employment": "in_service", "frail": false, "hardship": false}},
+        {"type": "ClassHeld", "data": {"class_id": "C1", "title": "专题培训", "form": "concentrated",
+            "organizer_org_id": "SD", "starts_at": "2024-03-05T09:00:00+08:00", "duration_minutes": 120,
+            "study_hours": 2, "lecturer_ids": [], "attendee_ids": ["M2"]}},
+    ]});
+    let response = post(&recorder, more).await.unwrap();
+    let stored: Value = response.json().await.unwrap();
+    let last = stored["events"][1]["position"].as_i64().unwrap();
+    let viewer = new_token(&url, "viewer", "dashboard");
+    let coverage = client
+        .get(format!(
+            "{}/api/v1/coverage?year=2024&min_position={last}",
+            server.base_url
+        ))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(coverage.status(), 200);
+    let diff = cli(
+        &url,
+        &[
+            "rebuild",
+            "--rules",
+            "reach-all",
+            "--diff",
+            "--year",
+            "2024",
+        ],
+    );
+    let sd = diff
+        .lines()
+        .find(|l| l.starts_with("SD ") && l.contains(" all "))
+        .unwrap_or_else(|| panic!("no SD/all line in\n{diff}"));
+    assert!(sd.contains("1 → 2 /2"), "{sd}");
+    assert!(diff.contains("rows would change"), "{diff}");
     assert!(server.terminate());
 }
 

@@ -156,6 +156,34 @@ async fn incremental_folding_with_crashes_equals_a_full_rebuild(pool: PgPool) {
         panic!("the generations differ:\n  incremental {a}\n  full        {b}");
     }
 
+    // A rebuild that crashes half-way resumes where it stopped, and the live generation is
+    // untouched meanwhile.
+    engine::drop_generation(&store, rebuilt).await.unwrap();
+    let live_before = facts_of(&pool, generation).await;
+    let rebuilt = engine::begin_rebuild(&store).await.unwrap();
+    let mut crashing = Projector::new(store.clone(), TZ, rebuilt)
+        .await
+        .unwrap()
+        .with_batch_size(500);
+    crashing.try_run_once().await.unwrap();
+    let reached = crashing.position();
+    drop(crashing);
+    assert_eq!(
+        engine::begin_rebuild(&store).await.unwrap(),
+        rebuilt,
+        "the rebuild resumes"
+    );
+    let mut resumed = Projector::new(store.clone(), TZ, rebuilt).await.unwrap();
+    assert_eq!(resumed.position(), reached);
+    let status = engine::status(&store).await.unwrap();
+    assert_eq!(status.generation, generation);
+    assert_eq!(status.rebuild.as_ref().map(|r| r.generation), Some(rebuilt));
+    assert_eq!(facts_of(&pool, generation).await, live_before);
+    while resumed.position() < head {
+        resumed.catch_up().await.unwrap();
+    }
+    assert_eq!(facts_of(&pool, rebuilt).await, full);
+
     // The rebuilt generation is swapped in; the old one is gone.
     engine::swap(&store, rebuilt).await.unwrap();
     assert!(facts_of(&pool, generation).await.is_empty());
