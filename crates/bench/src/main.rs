@@ -1,15 +1,20 @@
-//! `partyedu-bench`: the event store's append against the raw PostgreSQL ceiling.
+//! `partyedu-bench`: the event store's append against the raw PostgreSQL ceiling (the default
+//! mode, `appends`), and the projections' rebuild throughput, read ceiling and live lag
+//! (`projections`).
 //!
-//! One run, against a freshly created database: sequential single-event appends, 16 concurrent
-//! writers, batches of 100, each next to a plain INSERT into a table of the same columns and
-//! indexes (the ceiling); append time as a stream grows; the cost of the gap-safe positions.
-//! Store and ceiling of a shape alternate in rounds (ceiling, store, store, ceiling, …) so that
-//! the ratios compare runs taken close together on a shared machine. See `BENCHMARKS.md`.
+//! Appends: one run, against a freshly created database: sequential single-event appends, 16
+//! concurrent writers, batches of 100, each next to a plain INSERT into a table of the same
+//! columns and indexes (the ceiling); append time as a stream grows; the cost of the gap-safe
+//! positions. Store and ceiling of a shape alternate in rounds (ceiling, store, store, ceiling,
+//! …) so that the ratios compare runs taken close together on a shared machine. See
+//! `BENCHMARKS.md`.
 
+mod history;
+mod projections;
 mod shapes;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use partyedu_store::canonical::to_canonical_string;
 use partyedu_store::{AppendBatch, EventStore, ExpectedVersion, PositionSource};
 use serde_json::{Value, json};
@@ -22,7 +27,31 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(about = "Benchmark of the partyedu event store against raw PostgreSQL")]
+#[command(
+    about = "Benchmark of the partyedu event store and projections against raw PostgreSQL",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// Without a mode: the append benchmark with these options.
+    #[command(flatten)]
+    appends: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// The event store's append against the raw INSERT ceiling (the default mode).
+    Appends(Args),
+    /// Load a generated history, then measure the raw read ceiling, the store's read path, a
+    /// full rebuild of the facts projection (in a child process) and the live projector's lag.
+    Projections(projections::Args),
+    /// Internal: one rebuild in this process, reported as one JSON line (run by `projections`).
+    #[command(hide = true)]
+    RebuildOnly(projections::RebuildArgs),
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// The database to (re)create and measure in; it is dropped first.
     #[arg(long, default_value = "postgres://root@localhost:5432/partyedu_bench")]
@@ -49,7 +78,34 @@ struct Counts {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.mode.unwrap_or(Mode::Appends(cli.appends)) {
+        Mode::Appends(args) => appends(args).await,
+        Mode::Projections(args) => projections::run(args).await,
+        Mode::RebuildOnly(args) => projections::rebuild_only(args).await,
+    }
+}
+
+/// A freshly created database (dropped first when it exists) with the store's migrations
+/// applied; returns a one-connection admin pool on it.
+pub(crate) async fn fresh_database(url: &str) -> Result<PgPool> {
+    if sqlx::Postgres::database_exists(url).await? {
+        sqlx::Postgres::force_drop_database(url).await?;
+    }
+    sqlx::Postgres::create_database(url).await?;
+    let admin = connect_pool(url, 1).await.context("connecting")?;
+    partyedu_store::MIGRATOR.run(&admin).await?;
+    Ok(admin)
+}
+
+/// A pool of `n` connections with the store's settings.
+pub(crate) async fn connect_pool(url: &str, n: u32) -> Result<PgPool> {
+    Ok(partyedu_store::pool_options(n)
+        .connect_with(partyedu_store::connect_options(url)?)
+        .await?)
+}
+
+async fn appends(args: Args) -> Result<()> {
     let div = if args.quick { 10 } else { 1 };
     let counts = Counts {
         singles: 20_000 / div,
@@ -59,28 +115,13 @@ async fn main() -> Result<()> {
     let rounds = args.rounds.max(1);
     let url = args.database_url.as_str();
 
-    // A fresh database.
-    if sqlx::Postgres::database_exists(url).await? {
-        sqlx::Postgres::force_drop_database(url).await?;
-    }
-    sqlx::Postgres::create_database(url).await?;
-    let connect = || async move {
-        partyedu_store::pool_options(1)
-            .connect_with(partyedu_store::connect_options(url)?)
-            .await
-    };
-    let admin = connect().await.context("connecting")?;
-    partyedu_store::MIGRATOR.run(&admin).await?;
+    let admin = fresh_database(url).await?;
     create_raw_table(&admin).await?;
     sqlx::query("CREATE SEQUENCE bench_position_seq START 1099511627776")
         .execute(&admin)
         .await?;
 
-    let pool = |n: u32| async move {
-        partyedu_store::pool_options(n)
-            .connect_with(partyedu_store::connect_options(url)?)
-            .await
-    };
+    let pool = |n: u32| connect_pool(url, n);
     // One appending client; the store gets a second connection for its background NOTIFY task.
     let store1 = EventStore::new(pool(2).await?);
     let raw1 = pool(1).await?;
@@ -461,13 +502,18 @@ fn section(
     ratio
 }
 
-struct Aim {
+/// An aim of a benchmark with the measured figure: printed PASS or SHORT.
+pub(crate) struct Aim {
     text: &'static str,
     figure: String,
     pass: bool,
 }
 
 impl Aim {
+    pub(crate) fn new(text: &'static str, figure: String, pass: bool) -> Self {
+        Self { text, figure, pass }
+    }
+
     fn at_least(text: &'static str, ratio: f64, target: f64, conflicts: Option<u64>) -> Self {
         let pass = ratio >= target && conflicts.unwrap_or(0) == 0;
         let figure = match conflicts {
@@ -498,7 +544,7 @@ impl std::fmt::Display for Aim {
     }
 }
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
@@ -513,47 +559,12 @@ async fn header(
     payload_bytes: usize,
     metadata_bytes: usize,
 ) -> Result<()> {
-    let version: String = sqlx::query_scalar("SELECT version()")
-        .fetch_one(admin)
-        .await?;
-    let mut settings = Vec::new();
-    for name in [
-        "synchronous_commit",
-        "fsync",
-        "shared_buffers",
-        "wal_level",
-        "plan_cache_mode",
-    ] {
-        let value: String = sqlx::query_scalar("SELECT current_setting($1)")
-            .bind(name)
-            .fetch_one(admin)
-            .await?;
-        settings.push(format!("{name}={value}"));
-    }
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
         out,
         "partyedu-bench{}",
         if args.quick { " --quick" } else { "" }
     );
-    let _ = writeln!(out, "machine:   nproc {cpus}, {cpu_model}");
-    let _ = writeln!(out, "postgres:  {version}");
-    let _ = writeln!(out, "settings:  {}", settings.join(", "));
-    let _ = writeln!(
-        out,
-        "database:  {} (dropped and recreated, migrations applied, client and server on one host)",
-        args.database_url
-    );
-    let _ = writeln!(out, "load:      {} at start (1/5/15 min)", loadavg());
+    environment(out, admin, &args.database_url).await?;
     let _ = writeln!(
         out,
         "payload:   ClassHeld v1, {payload_bytes} bytes of canonical JSON data (20 attendees, \
@@ -581,9 +592,51 @@ async fn header(
     Ok(())
 }
 
-/// What the store computes in the client for every append, whatever the server does: canonical
-/// text of data and metadata, and a SHA-256 request hash (also without an idempotency key).
-/// This reproduces `request_hash` in `crates/store/src/append.rs` to size it.
+/// The machine, the server, its settings, the database and the load: the head of every report.
+pub(crate) async fn environment(out: &mut String, admin: &PgPool, url: &str) -> Result<()> {
+    let version: String = sqlx::query_scalar("SELECT version()")
+        .fetch_one(admin)
+        .await?;
+    let mut settings = Vec::new();
+    for name in [
+        "synchronous_commit",
+        "fsync",
+        "shared_buffers",
+        "wal_level",
+        "plan_cache_mode",
+    ] {
+        let value: String = sqlx::query_scalar("SELECT current_setting($1)")
+            .bind(name)
+            .fetch_one(admin)
+            .await?;
+        settings.push(format!("{name}={value}"));
+    }
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let _ = writeln!(out, "machine:   nproc {cpus}, {cpu_model}");
+    let _ = writeln!(out, "postgres:  {version}");
+    let _ = writeln!(out, "settings:  {}", settings.join(", "));
+    let _ = writeln!(
+        out,
+        "database:  {} (dropped and recreated, migrations applied, client and server on one host)",
+        url
+    );
+    let _ = writeln!(out, "load:      {} at start (1/5/15 min)", loadavg());
+    Ok(())
+}
+
+/// What the store computes in the client for an append, whatever the server does: canonical
+/// text of data and metadata for every append, and a SHA-256 request hash for keyed appends
+/// only (the bench's appends carry no key, so they do not pay it). This reproduces
+/// `request_hash` in `crates/store/src/append.rs` to size it.
 fn client_work(out: &mut String, payload: &Value) {
     let reps = 2_000u32;
     let meta = shapes::metadata();
@@ -630,7 +683,7 @@ fn client_work(out: &mut String, payload: &Value) {
         out,
         "\nclient-side CPU per append (µs, this process, {reps} reps)\n   \
          canonical data+metadata per event {canon:.1} (serde_json::to_string: {plain:.1}); \
-         request hash (computed even without an idempotency key): 1 event {h1:.1}, \
+         request hash (keyed appends only; not paid by the shapes above): 1 event {h1:.1}, \
          100 events {h100:.1}"
     );
 }
