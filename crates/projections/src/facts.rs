@@ -536,28 +536,32 @@ impl FactsFold {
         pos: i64,
     ) -> sqlx::Result<()> {
         let g = self.generation;
-        for table in ["rm_participations", "rm_classes", "rm_lectures"] {
-            let extra = if table == "rm_participations" {
-                ", void_reason = $4"
-            } else {
-                ""
-            };
+        sqlx::query(
+            "UPDATE rm_participations SET voided_pos = $3, void_reason = $4 \
+             WHERE generation = $1 AND event_id = $2 AND voided_pos IS NULL \
+               AND event_position = (SELECT position FROM events WHERE event_id = $2)",
+        )
+        .bind(g)
+        .bind(target)
+        .bind(pos)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+        for table in ["rm_classes", "rm_lectures"] {
             let sql = format!(
-                "UPDATE {table} SET voided_pos = $3{extra} \
+                "UPDATE {table} SET voided_pos = $3 \
                  WHERE generation = $1 AND event_id = $2 AND voided_pos IS NULL"
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(g)
                 .bind(target)
-                .bind(pos);
-            if table == "rm_participations" {
-                query = query.bind(reason);
-            }
-            query.execute(&mut *conn).await?;
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?;
         }
         sqlx::query(
             "UPDATE rm_participations SET to_pos = $3, closed_by = $4 WHERE generation = $1 \
-             AND source_event_id = $2 AND event_id <> $2 AND to_pos IS NULL",
+             AND source_event_id = $2 AND source_event_id <> event_id AND to_pos IS NULL",
         )
         .bind(g)
         .bind(target)

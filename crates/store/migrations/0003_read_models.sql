@@ -112,9 +112,16 @@ CREATE TABLE rm_participations (
 );
 CREATE INDEX rm_participations_year ON rm_participations (generation, year);
 CREATE INDEX rm_participations_member ON rm_participations (generation, member_id);
-CREATE INDEX rm_participations_event ON rm_participations (generation, event_id);
-CREATE INDEX rm_participations_source ON rm_participations (generation, source_event_id);
-CREATE INDEX rm_participations_closed ON rm_participations (generation, closed_by);
+-- Voids find a record's rows by its recording event's position: positions grow, so this index
+-- is appended to at its right edge. Keyed by the (random) event ids it cost a random page per
+-- row and most of a rebuild's time (BENCHMARKS.md).
+CREATE INDEX rm_participations_event ON rm_participations (generation, event_position);
+-- Only rows an amendment (or the void of one) made, and rows an amendment closed, are looked up
+-- by those ids: partial indexes keep every other row out of them.
+CREATE INDEX rm_participations_source ON rm_participations (generation, source_event_id)
+    WHERE source_event_id <> event_id;
+CREATE INDEX rm_participations_closed ON rm_participations (generation, closed_by)
+    WHERE closed_by IS NOT NULL;
 
 CREATE TABLE rm_lectures (
     generation   integer NOT NULL,
