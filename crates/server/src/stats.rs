@@ -447,7 +447,7 @@ async fn projections(State(state): State<AppState>, caller: Caller) -> Result<Re
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let status = engine::status(&state.store).await?;
     let head = state.store.head_position().await?;
-    let body = format!(
+    let mut body = format!(
         "# HELP partyedu_projection_checkpoint Last log position folded into the read models.\n\
          # TYPE partyedu_projection_checkpoint gauge\n\
          partyedu_projection_checkpoint{{projection=\"{name}\"}} {checkpoint}\n\
@@ -465,6 +465,26 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         lag_events = status.lag_events,
         lag_seconds = status.lag_seconds,
     );
+    if let Ok(rules) = crate::rules::live(&state).await {
+        body += &format!(
+            "# HELP partyedu_rule_set_info The live rule set.\n\
+             # TYPE partyedu_rule_set_info gauge\n\
+             partyedu_rule_set_info{{id=\"{}\",version=\"{}\",hash=\"{}\"}} 1\n",
+            rules.id(),
+            rules.rules.version,
+            rules.hash
+        );
+    }
+    if let Some(rebuild) = &status.rebuild {
+        body += &format!(
+            "# HELP partyedu_projection_rebuild_progress Share of the log a rebuild has folded.\n\
+             # TYPE partyedu_projection_rebuild_progress gauge\n\
+             partyedu_projection_rebuild_progress{{projection=\"{}\",generation=\"{}\"}} {}\n",
+            status.name,
+            rebuild.generation,
+            rebuild.progress()
+        );
+    }
     Ok((
         StatusCode::OK,
         [(

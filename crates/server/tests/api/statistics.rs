@@ -232,6 +232,24 @@ async fn the_live_figures_are_served_during_a_rebuild_and_the_new_after_the_swap
     assert!(rebuild["progress"].as_f64().unwrap() < 1.0, "{status}");
     assert_eq!(status["projections"][0]["rule_set"]["id"], "cn-2019-hours");
 
+    let metrics = api
+        .call(axum::http::Method::GET, "/metrics", None, None)
+        .await
+        .1;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("partyedu_projection_rebuild_progress{projection=\"facts\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("partyedu_rule_set_info{id=\"cn-2019-hours\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("partyedu_projection_lag_events{projection=\"facts\"} 0"),
+        "{metrics}"
+    );
+
     projector.catch_up().await.unwrap();
     engine::swap(&store, rebuilt).await.unwrap();
     let (_, after) = api.get("viewer", "/api/v1/coverage?year=2024").await;
