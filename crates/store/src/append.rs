@@ -183,15 +183,12 @@ fn request_hash(batch: &AppendBatch) -> Vec<u8> {
 /// transaction appended before), records the idempotency key and inserts every row; when a check
 /// fails or the key exists, it inserts nothing and says why.
 macro_rules! append_sql {
-    ($position_base:literal) => {
+    ($position_base:literal, $streams:expr, $version:expr, $join:expr) => {
         concat!(
             r#"
-WITH streams AS (
-    SELECT s.idx, s.stream, s.expected,
-           COALESCE((SELECT e.version FROM events e WHERE e.stream = s.stream
-                     ORDER BY e.version DESC LIMIT 1), 0) AS current
-    FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS s(stream, expected, idx)
-), checked AS (
+WITH streams AS ("#,
+            $streams,
+            r#"), checked AS (
     SELECT COALESCE(bool_and(expected IS NULL OR expected = current), true) AS ok FROM streams
 ), prior AS (
     -- A key already stored means a retry: its original result is returned, whatever the
@@ -212,14 +209,17 @@ WITH streams AS (
 ), inserted AS (
     INSERT INTO events (position, event_id, stream, version, type, schema_version,
                         occurred_at, actor, data, metadata)
-    SELECT b.first + n.ord - 1, n.event_id, s.stream,
-           s.current + row_number() OVER (PARTITION BY n.sidx ORDER BY n.ord),
+    SELECT b.first + n.ord - 1, n.event_id, s.stream, "#,
+            $version,
+            r#",
            n.type, n.schema_version, COALESCE(n.occurred_at, now()), n.actor, n.data::json, n.metadata::json
     FROM unnest($3::uuid[], $4::int[], $5::text[], $6::int[], $7::timestamptz[],
                 $8::text[], $9::text[], $10::text[])
              WITH ORDINALITY AS n(event_id, sidx, type, schema_version, occurred_at,
                                   actor, data, metadata, ord)
-    JOIN streams s ON s.idx = n.sidx
+    "#,
+            $join,
+            r#"
     CROSS JOIN base b
     WHERE $11::text IS NULL OR EXISTS (SELECT 1 FROM key_row)
     RETURNING position, version
@@ -238,11 +238,42 @@ SELECT (SELECT ok FROM checked) AS ok,
     };
 }
 
-const APPEND_SQL: &str = append_sql!("pg_current_xact_id()::text::bigint");
+/// The shapes of the statement: any number of streams, or one stream (most appends), which
+/// needs no unnest of the streams, no join and no window over the events.
+macro_rules! many_streams {
+    ($position_base:literal) => {
+        append_sql!(
+            $position_base,
+            "SELECT s.idx, s.stream, s.expected,
+           COALESCE((SELECT e.version FROM events e WHERE e.stream = s.stream
+                     ORDER BY e.version DESC LIMIT 1), 0) AS current
+    FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS s(stream, expected, idx)",
+            "s.current + row_number() OVER (PARTITION BY n.sidx ORDER BY n.ord)",
+            "JOIN streams s ON s.idx = n.sidx"
+        )
+    };
+}
 
-/// The same statement with positions from a sequence: NOT gap-safe, only there so that the
+macro_rules! one_stream {
+    ($position_base:literal) => {
+        append_sql!(
+            $position_base,
+            "SELECT 1::bigint AS idx, ($1::text[])[1] AS stream, ($2::bigint[])[1] AS expected,
+           COALESCE((SELECT e.version FROM events e WHERE e.stream = ($1::text[])[1]
+                     ORDER BY e.version DESC LIMIT 1), 0) AS current",
+            "s.current + n.ord",
+            "CROSS JOIN streams s"
+        )
+    };
+}
+
+const APPEND_SQL: &str = many_streams!("pg_current_xact_id()::text::bigint");
+const APPEND_ONE_STREAM_SQL: &str = one_stream!("pg_current_xact_id()::text::bigint");
+
+/// The same statements with positions from a sequence: NOT gap-safe, only there so that the
 /// benchmark can measure what the transaction-id positions cost.
-const SEQUENCE_APPEND_SQL: &str = append_sql!("nextval('bench_position_seq')");
+const SEQUENCE_APPEND_SQL: &str = many_streams!("nextval('bench_position_seq')");
+const SEQUENCE_APPEND_ONE_STREAM_SQL: &str = one_stream!("nextval('bench_position_seq')");
 
 /// Where positions come from.
 #[doc(hidden)]
@@ -373,9 +404,11 @@ async fn run_append(
     batch: &AppendBatch,
     c: &Columns,
 ) -> Result<Attempt, AppendError> {
-    let sql = match source {
-        PositionSource::TransactionId => APPEND_SQL,
-        PositionSource::UnsafeSequence => SEQUENCE_APPEND_SQL,
+    let sql = match (source, c.streams.len() == 1) {
+        (PositionSource::TransactionId, false) => APPEND_SQL,
+        (PositionSource::TransactionId, true) => APPEND_ONE_STREAM_SQL,
+        (PositionSource::UnsafeSequence, false) => SEQUENCE_APPEND_SQL,
+        (PositionSource::UnsafeSequence, true) => SEQUENCE_APPEND_ONE_STREAM_SQL,
     };
     let row = sqlx::query(sql)
         .bind(&c.streams)
