@@ -192,6 +192,25 @@ pub async fn raw_sequential(pool: &PgPool, payload: &Value, n: u64, tag: &str) -
     Ok(sample)
 }
 
+/// `writers` tasks running `run(events, tag)` at once, `n` events in all; their samples merged.
+async fn concurrently<F, Fut>(writers: u64, n: u64, tag: &str, run: F) -> Result<Sample>
+where
+    F: Fn(u64, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Sample>> + Send + 'static,
+{
+    let per_writer = n / writers;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| tokio::spawn(run(per_writer, format!("{tag}-w{w}"))))
+        .collect();
+    let mut all = Sample::new();
+    for task in tasks {
+        all.merge(&task.await??);
+    }
+    all.wall = start.elapsed();
+    Ok(all)
+}
+
 /// `writers` tasks, each appending single events to its own streams; `n` events in all.
 pub async fn store_concurrent(
     store: &EventStore,
@@ -200,22 +219,11 @@ pub async fn store_concurrent(
     n: u64,
     tag: &str,
 ) -> Result<Sample> {
-    let per_writer = n / writers;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let store = store.clone();
-            let payload = Arc::clone(payload);
-            let tag = format!("{tag}-w{w}");
-            tokio::spawn(async move { store_sequential(&store, &payload, per_writer, &tag).await })
-        })
-        .collect();
-    let mut all = Sample::new();
-    for task in tasks {
-        all.merge(&task.await??);
-    }
-    all.wall = start.elapsed();
-    Ok(all)
+    concurrently(writers, n, tag, |count, tag| {
+        let (store, payload) = (store.clone(), Arc::clone(payload));
+        async move { store_sequential(&store, &payload, count, &tag).await }
+    })
+    .await
 }
 
 /// The ceiling of `store_concurrent`: the same writers doing plain INSERTs.
@@ -226,22 +234,11 @@ pub async fn raw_concurrent(
     n: u64,
     tag: &str,
 ) -> Result<Sample> {
-    let per_writer = n / writers;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let pool = pool.clone();
-            let payload = Arc::clone(payload);
-            let tag = format!("{tag}-w{w}");
-            tokio::spawn(async move { raw_sequential(&pool, &payload, per_writer, &tag).await })
-        })
-        .collect();
-    let mut all = Sample::new();
-    for task in tasks {
-        all.merge(&task.await??);
-    }
-    all.wall = start.elapsed();
-    Ok(all)
+    concurrently(writers, n, tag, |count, tag| {
+        let (pool, payload) = (pool.clone(), Arc::clone(payload));
+        async move { raw_sequential(&pool, &payload, count, &tag).await }
+    })
+    .await
 }
 
 /// Batches of `size` events, each batch a new stream (expected: no stream), one client.
