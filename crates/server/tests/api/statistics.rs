@@ -22,6 +22,13 @@ pub async fn project(pool: &PgPool) {
     }
 }
 
+/// Records `events` as the recorder, expecting them stored; returns the stored records.
+async fn record(api: &Api, events: Vec<Value>) -> Value {
+    let (status, body) = api.post_events("recorder", json!({"events": events})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
 fn row<'a>(body: &'a Value, org: &str, group: &str) -> &'a Value {
     body["rows"]
         .as_array()
@@ -35,13 +42,7 @@ fn row<'a>(body: &'a Value, org: &str, group: &str) -> &'a Value {
 async fn coverage_counts_reach_and_compliance(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     // MA1 attends a 2.5 h class; MA2 and MB1 are not reached.
-    let (status, _) = api
-        .post_events(
-            "recorder",
-            json!({"events": [class("C-1", "CA", &["MA1"])]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    record(&api, vec![class("C-1", "CA", &["MA1"])]).await;
     project(&pool).await;
     let (status, body) = api.get("viewer", "/api/v1/coverage?year=2024").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -125,12 +126,7 @@ async fn scoped_viewers_stay_in_their_subtree(pool: PgPool) {
 #[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
 async fn reads_wait_for_their_own_writes_or_say_lagging(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
-    let (_, stored) = api
-        .post_events(
-            "recorder",
-            json!({"events": [class("C-1", "CA", &["MA1"])]}),
-        )
-        .await;
+    let stored = record(&api, vec![class("C-1", "CA", &["MA1"])]).await;
     let position = stored["events"][0]["position"].as_i64().unwrap();
     // Nothing projects: the wait runs out.
     let (status, body) = api
@@ -155,12 +151,7 @@ async fn reads_wait_for_their_own_writes_or_say_lagging(pool: PgPool) {
 #[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
 async fn history_and_as_of_show_voids(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
-    let (_, stored) = api
-        .post_events(
-            "recorder",
-            json!({"events": [class("C-1", "CA", &["MA1"])]}),
-        )
-        .await;
+    let stored = record(&api, vec![class("C-1", "CA", &["MA1"])]).await;
     let before_void = stored["events"][0]["position"].as_i64().unwrap();
     let void = ev(
         "RecordVoided",
@@ -384,13 +375,7 @@ async fn ledgers_show_visits_contacts_wishes_and_classes(pool: PgPool) {
 #[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
 async fn switching_the_live_rule_set_changes_the_figures_at_once(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
-    let (status, _) = api
-        .post_events(
-            "recorder",
-            json!({"events": [class("C-1", "CA", &["MA1"])]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    record(&api, vec![class("C-1", "CA", &["MA1"])]).await;
     project(&pool).await;
     let (_, before) = api.get("viewer", "/api/v1/coverage?year=2024").await;
     assert_eq!(before["rule_set"]["id"], "cn-2019-hours");
