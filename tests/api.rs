@@ -243,3 +243,24 @@ async fn export_and_import_on_the_command_line(pool: PgPool) {
     std::fs::remove_dir_all(&dir).ok();
     sqlx::Postgres::force_drop_database(&target).await.unwrap();
 }
+
+/// `token create --org ""` (an unset shell variable) or an org nobody established is refused
+/// with the reason, and makes no token: it must never become a token for the whole subdistrict.
+#[sqlx::test(migrations = false)]
+async fn a_token_scope_must_name_an_org_unit(pool: PgPool) {
+    let url = common::database_url(&pool);
+    for org in ["", "NOPE"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_partyedu"))
+            .args([
+                "token", "create", "--role", "recorder", "--name", "r1", "--org", org,
+            ])
+            .env("DATABASE_URL", &url)
+            .output()
+            .expect("the partyedu binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "--org {org:?} was accepted");
+        assert!(stderr.contains("org scope"), "--org {org:?}: {stderr}");
+    }
+    let listed = cli(&url, &["token", "list"]);
+    assert!(!listed.contains("r1"), "{listed}");
+}

@@ -10,6 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::{DateTime, FixedOffset, Utc};
+use partyedu_domain::Id;
 use rand::RngCore;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -67,8 +68,9 @@ pub struct Caller {
     /// The token's name: the `actor` of what it records.
     pub name: String,
     pub role: Role,
-    /// The org subtree it may act in; `None` for everything.
-    pub scope: Option<String>,
+    /// The org subtree it may act in; `None` for everything. Always an established org unit:
+    /// a stored scope that is not one denies the request rather than widening it.
+    pub scope: Option<Id>,
 }
 
 impl Caller {
@@ -118,12 +120,43 @@ impl FromRequestParts<AppState> for Caller {
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
         let role: String = row.try_get("role")?;
+        let scope: Option<String> = row.try_get("org_scope")?;
+        let scope = match scope {
+            None => None,
+            // Fail closed: a scope that cannot be read, or names no org unit, grants nothing.
+            Some(text) => Some(
+                established_org(state.store.pool(), &text)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::forbidden(format!(
+                            "this token's org scope `{text}` is not an established org unit, \
+                             so it grants nothing; revoke it and create one with a valid scope"
+                        ))
+                    })?,
+            ),
+        };
         Ok(Caller {
             name: row.try_get("name")?,
             role: role.parse().map_err(|e: String| ApiError::internal(&e))?,
-            scope: row.try_get("org_scope")?,
+            scope,
         })
     }
+}
+
+/// The org unit `text` names, when it is an id and the log has established it.
+async fn established_org(pool: &PgPool, text: &str) -> Result<Option<Id>, sqlx::Error> {
+    let Ok(id) = text.parse::<Id>() else {
+        return Ok(None);
+    };
+    // Streams are `org:{org_id}` (CONTRACT §2) and open with `OrgUnitEstablished`.
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events \
+         WHERE stream = 'org:' || $1 AND version = 1 AND type = 'OrgUnitEstablished')",
+    )
+    .bind(id.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok(exists.then_some(id))
 }
 
 fn hash(token: &str) -> Vec<u8> {
@@ -150,6 +183,10 @@ pub enum TokenError {
     NotFound(String),
     #[error("a token name is 1–64 characters of A–Z, a–z, 0–9 and `._:-`")]
     BadName,
+    #[error("the org scope `{0}` is not an org id: 1–64 characters of A–Z, a–z, 0–9 and `._:-`")]
+    BadScope(String),
+    #[error("the org scope `{0}` names no established org unit")]
+    UnknownScope(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -162,7 +199,9 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
-/// Creates a token and returns its value (the only time it is shown).
+/// Creates a token and returns its value (the only time it is shown). A scope must name an
+/// established org unit: an empty or mistyped one would otherwise be a token for nothing, or
+/// (read loosely) for everything.
 pub async fn create_token(
     pool: &PgPool,
     name: &str,
@@ -172,6 +211,14 @@ pub async fn create_token(
 ) -> Result<String, TokenError> {
     if !valid_name(name) {
         return Err(TokenError::BadName);
+    }
+    if let Some(org) = org_scope {
+        if org.parse::<Id>().is_err() {
+            return Err(TokenError::BadScope(org.to_owned()));
+        }
+        if established_org(pool, org).await?.is_none() {
+            return Err(TokenError::UnknownScope(org.to_owned()));
+        }
     }
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);

@@ -8,7 +8,6 @@
 //! wish a sequence in which the second sees the first. Every instance keeps its own state and
 //! catches up under the lock, so several instances may record against one database.
 
-use crate::auth::Caller;
 use chrono::{DateTime, Utc};
 use partyedu_domain::{Date, Decided, Event, Id, Proposed, Rejection, State, StoredFact, Upcaster};
 use partyedu_store::canonical::to_canonical_string;
@@ -325,11 +324,4 @@ fn fingerprint(events: &[Submitted]) -> Vec<u8> {
         .map(|s| json!([s.event.type_name(), s.event.data(), s.event_id]))
         .collect();
     Sha256::digest(to_canonical_string(&Value::Array(items)).as_bytes()).to_vec()
-}
-
-impl Caller {
-    /// The recorder scope of this caller as a domain id (`None`: everything).
-    pub fn scope_id(&self) -> Option<Id> {
-        self.scope.as_deref().and_then(|s| s.parse().ok())
-    }
 }

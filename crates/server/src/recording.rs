@@ -97,7 +97,7 @@ async fn record_events(
     }
     let submission = Submission {
         events,
-        scope: caller.scope_id(),
+        scope: caller.scope.clone(),
         // Keys are scoped to the credential: two clients may pick the same key.
         idempotency_key: request
             .idempotency_key

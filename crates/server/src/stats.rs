@@ -102,10 +102,11 @@ async fn effective_org(
     let Some(scope) = &caller.scope else {
         return Ok(org);
     };
+    let scope = scope.as_str();
     let Some(org) = org else {
-        return Ok(Some(scope.clone()));
+        return Ok(Some(scope.to_owned()));
     };
-    if org == *scope || in_subtree(state, &org, scope, generation, as_of).await? {
+    if org == scope || in_subtree(state, &org, scope, generation, as_of).await? {
         Ok(Some(org))
     } else {
         Err(ApiError::forbidden(format!(
@@ -320,7 +321,7 @@ async fn member_history(
                 in_subtree(
                     &state,
                     branch,
-                    scope,
+                    scope.as_str(),
                     basis.scope.generation,
                     basis.scope.as_of,
                 )

@@ -37,6 +37,14 @@ fn token_error(err: TokenError) -> ApiError {
             }],
         ),
         TokenError::BadName => ApiError::invalid_at("name", err.to_string()),
+        TokenError::BadScope(_) => ApiError::invalid_at("org", err.to_string()),
+        TokenError::UnknownScope(_) => ApiError::conflict(
+            err.to_string(),
+            vec![Detail {
+                path: "org".to_owned(),
+                problem: "no established org unit has this id".to_owned(),
+            }],
+        ),
         TokenError::NotFound(_) => ApiError::not_found(err.to_string()),
         TokenError::Database(err) => ApiError::internal(&err),
     }

@@ -187,3 +187,69 @@ async fn tokens_can_be_created_listed_and_revoked(pool: PgPool) {
     assert!(ops["revoked_at"].as_str().unwrap().ends_with("+08:00"));
     assert!(ops.get("token").is_none() && ops.get("token_hash").is_none());
 }
+
+/// A scope fails closed: one that is not an established org unit is refused when the token is
+/// made, and a stored one that is not (a token made before this check) grants nothing — it must
+/// never read as "no scope", the whole subdistrict.
+#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+async fn scopes_fail_closed(pool: PgPool) {
+    use partyedu_server::auth::{Role, TokenError, create_token};
+    let api = Api::seeded(pool.clone()).await;
+    for (org, expected) in [
+        ("", StatusCode::BAD_REQUEST),
+        ("NOPE", StatusCode::CONFLICT),
+    ] {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/api/v1/tokens",
+                Some("admin"),
+                Some(json!({"name": "r-x", "role": "recorder", "org": org}).to_string()),
+            )
+            .await;
+        assert_eq!(status, expected, "org `{org}`: {body}");
+    }
+    let made = create_token(&pool, "r-empty", Role::Recorder, Some(""), "test").await;
+    assert!(matches!(made, Err(TokenError::BadScope(_))), "{made:?}");
+    let made = create_token(&pool, "r-nope", Role::Recorder, Some("NOPE"), "test").await;
+    assert!(matches!(made, Err(TokenError::UnknownScope(_))), "{made:?}");
+
+    let before = api.event_count().await;
+    for (name, scope) in [("legacy-empty", ""), ("legacy-bad", "no such org!")] {
+        let secret = format!("pe_{name}");
+        sqlx::query(
+            "INSERT INTO api_tokens (name, role, org_scope, token_hash, created_by) \
+             VALUES ($1, 'recorder', $2, sha256(convert_to($3, 'UTF8')), 'an older version')",
+        )
+        .bind(name)
+        .bind(scope)
+        .bind(&secret)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let send = |method: &str, uri: &str, body: Option<serde_json::Value>| {
+            let request = axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", format!("Bearer {secret}"))
+                .header("content-type", "application/json")
+                .body(match &body {
+                    Some(b) => axum::body::Body::from(b.to_string()),
+                    None => axum::body::Body::empty(),
+                })
+                .unwrap();
+            tower::ServiceExt::oneshot(api.app.clone(), request)
+        };
+        let recorded = send(
+            "POST",
+            "/api/v1/events",
+            Some(json!({"events": [class("C-legacy", "CB", &["MB1"])]})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(recorded.status(), StatusCode::FORBIDDEN, "{name} records");
+        let read = send("GET", "/api/v1/coverage", None).await.unwrap();
+        assert_eq!(read.status(), StatusCode::FORBIDDEN, "{name} reads");
+    }
+    assert_eq!(api.event_count().await, before, "nothing stored");
+}

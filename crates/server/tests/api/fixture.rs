@@ -99,33 +99,42 @@ impl Api {
         .await
     }
 
+    /// The API with the unscoped tokens of [`TOKENS`]: a scope must name an established org
+    /// unit, so the scoped ones come with [`Api::seeded`].
     pub async fn with_state(pool: PgPool, state: AppState) -> Api {
-        let mut tokens = BTreeMap::new();
-        for (name, role, scope) in TOKENS {
-            let token = create_token(&pool, name, *role, *scope, "test")
-                .await
-                .unwrap();
-            tokens.insert(*name, token);
-        }
-        Api {
+        let mut api = Api {
             app: app(state),
             pool,
-            tokens,
+            tokens: BTreeMap::new(),
+        };
+        api.create_tokens(|scope| scope.is_none()).await;
+        api
+    }
+
+    async fn create_tokens(&mut self, which: impl Fn(Option<&str>) -> bool) {
+        for (name, role, scope) in TOKENS.iter().filter(|(_, _, scope)| which(*scope)) {
+            let token = create_token(&self.pool, name, *role, *scope, "test")
+                .await
+                .unwrap();
+            self.tokens.insert(*name, token);
         }
     }
 
-    /// The API with [`subdistrict`] recorded.
+    /// The API with [`subdistrict`] recorded, and every token of [`TOKENS`].
     pub async fn seeded(pool: PgPool) -> Api {
-        let api = Self::new(pool).await;
+        let mut api = Self::new(pool).await;
         let (status, body) = api
             .post_events("admin", json!({"events": subdistrict()}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        api.create_tokens(|scope| scope.is_some()).await;
         api
     }
 
     pub fn token(&self, name: &str) -> &str {
-        &self.tokens[name]
+        self.tokens
+            .get(name)
+            .unwrap_or_else(|| panic!("no token `{name}`: scoped tokens need Api::seeded"))
     }
 
     /// Sends a request; `token` names one of [`TOKENS`], or is absent.
