@@ -99,6 +99,11 @@ impl AppState {
     }
 }
 
+/// The OpenAPI 3.1 document `GET /api/v1/openapi.json` serves (for generated documentation).
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document()
+}
+
 /// The whole API as a router, without a socket (handler tests drive it with `oneshot`).
 pub fn app(state: AppState) -> Router {
     Router::new()

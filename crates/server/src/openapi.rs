@@ -286,7 +286,7 @@ fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-fn document() -> Value {
+pub(crate) fn document() -> Value {
     let mut components = Map::new();
     add_schema::<RecordRequest>(&mut components, "RecordRequest");
     add_schema::<EventsPage>(&mut components, "EventsPage");
