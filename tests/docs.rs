@@ -982,7 +982,8 @@ fn check_target(
     for component in joined.components() {
         match component {
             Component::ParentDir => {
-                if !resolved.pop() {
+                let stayed_inside = resolved.pop();
+                if !stayed_inside {
                     return Some("leads outside the repository".to_owned());
                 }
             }
