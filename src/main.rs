@@ -9,6 +9,8 @@ use partyedu_server::recorder::Recorder;
 use partyedu_server::transfer::{self, ImportError};
 use partyedu_server::{AppState, Limits, Stats};
 use partyedu_store::EventStore;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
@@ -21,15 +23,13 @@ use tracing_subscriber::EnvFilter;
     about = "Party-member education records and statistics"
 )]
 struct Cli {
-    /// PostgreSQL to use; the database is created when missing.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://root@localhost:5432/partyedu",
-        global = true,
-        hide_env_values = true
-    )]
-    database_url: String,
+    /// PostgreSQL to use; the database is created when missing. Without it, the default
+    /// address as psql builds it (PGHOST, PGPORT, PGUSER, PGDATABASE, default database
+    /// `partyedu`), and when nothing answers there, a private cluster started from the
+    /// machine's PostgreSQL binaries in PARTYEDU_DATA_DIR (default ~/.local/share/partyedu,
+    /// /var/lib/partyedu for root).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
     /// The deployment's time zone (IANA name): years and quarters are taken in it.
     #[arg(
         long,
@@ -166,6 +166,45 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Gen {
+        members,
+        years,
+        seed,
+        until,
+    } = cli.command
+    {
+        return generate(cli.time_zone, members, years, seed, until);
+    }
+    let database = locate_database(cli.database_url.clone()).await?;
+    let result = match prepare(&database).await {
+        Ok(pool) => run_with(cli, database.options(), pool).await,
+        Err(err) => Err(err),
+    };
+    // A private cluster this process started stops with it (unless another command uses it).
+    database.release().await;
+    result
+}
+
+/// Finds PostgreSQL (see `partyedu_database`) and says where, when it is a private cluster.
+async fn locate_database(url: Option<String>) -> anyhow::Result<partyedu_database::Database> {
+    let mut settings = partyedu_database::Settings::from_env("partyedu");
+    settings.url = url.filter(|u| !u.is_empty());
+    let database = partyedu_database::locate(&settings).await?;
+    match database.private_cluster_note() {
+        Some(note) => tracing::info!("database: {note}"),
+        None => tracing::debug!(place = database.place(), "database"),
+    }
+    Ok(database)
+}
+
+/// Creates the database when missing and migrates it: the one place every command does it.
+async fn prepare(database: &partyedu_database::Database) -> anyhow::Result<PgPool> {
+    partyedu_store::prepare_database(database.options())
+        .await
+        .with_context(|| format!("preparing the database at {}", database.place()))
+}
+
+async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             listen,
@@ -183,19 +222,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("loading rule sets from {}", rules_dir.display()))?;
             let stats = Stats::new(book, &rules).map_err(anyhow::Error::msg)?;
             if demo {
-                load_demo(&cli.database_url, cli.time_zone, listen).await?;
+                load_demo(pool.clone(), cli.time_zone, listen).await?;
             }
-            serve(&cli.database_url, cli.time_zone, listen, limits, stats).await
+            serve(pool, options, cli.time_zone, listen, limits, stats).await
         }
-        Command::Token(command) => token(&cli.database_url, cli.time_zone, command).await,
-        Command::Import { file } => import(&cli.database_url, cli.time_zone, &file).await,
-        Command::Gen {
-            members,
-            years,
-            seed,
-            until,
-        } => generate(cli.time_zone, members, years, seed, until),
-        Command::Projections => projections(&cli.database_url, cli.time_zone).await,
+        Command::Token(command) => token(pool, cli.time_zone, command).await,
+        Command::Import { file } => import(pool, cli.time_zone, &file).await,
+        Command::Gen { .. } => unreachable!("gen needs no database and ran before"),
+        Command::Projections => projections(pool, cli.time_zone).await,
         Command::Rebuild {
             rules,
             diff,
@@ -207,15 +241,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("loading rule sets from {}", rules_dir.display()))?;
             let stats = Stats::new(book, &live_rules).map_err(anyhow::Error::msg)?;
             match rules {
-                Some(other) if diff => {
-                    rule_diff(&cli.database_url, cli.time_zone, &stats, &other, year).await
-                }
-                _ => rebuild(&cli.database_url, cli.time_zone).await,
+                Some(other) if diff => rule_diff(pool, cli.time_zone, &stats, &other, year).await,
+                _ => rebuild(pool, cli.time_zone).await,
             }
         }
-        Command::Export { after, types } => {
-            export(&cli.database_url, cli.time_zone, after, &types).await
-        }
+        Command::Export { after, types } => export(pool, cli.time_zone, after, &types).await,
     }
 }
 
@@ -233,15 +263,13 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(
-    database_url: &str,
+    pool: PgPool,
+    options: &PgConnectOptions,
     tz: chrono_tz::Tz,
     listen: SocketAddr,
     limits: Limits,
     stats: Stats,
 ) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -255,7 +283,7 @@ async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let projector = tokio::spawn(engine::run(
         store,
-        partyedu_store::connect_options(database_url)?,
+        partyedu_store::session_options(options.clone()),
         RunOptions {
             tz,
             poll_interval: std::time::Duration::from_millis(500),
@@ -303,10 +331,7 @@ fn cli_actor() -> String {
     format!("cli:{}", if user.is_empty() { "unknown" } else { &user })
 }
 
-async fn token(database_url: &str, tz: chrono_tz::Tz, command: TokenCommand) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
+async fn token(pool: PgPool, tz: chrono_tz::Tz, command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create { role, org, name } => {
             let token =
@@ -345,10 +370,7 @@ async fn token(database_url: &str, tz: chrono_tz::Tz, command: TokenCommand) -> 
     Ok(())
 }
 
-async fn import(database_url: &str, tz: chrono_tz::Tz, file: &Path) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
+async fn import(pool: PgPool, tz: chrono_tz::Tz, file: &Path) -> anyhow::Result<()> {
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );
@@ -387,14 +409,11 @@ async fn import(database_url: &str, tz: chrono_tz::Tz, file: &Path) -> anyhow::R
 }
 
 async fn export(
-    database_url: &str,
+    pool: PgPool,
     tz: chrono_tz::Tz,
     after: i64,
     types: &[String],
 ) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
     let store = EventStore::new(pool);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let types = (!types.is_empty()).then_some(types);
@@ -420,10 +439,7 @@ fn generate(
     Ok(())
 }
 
-async fn projections(database_url: &str, tz: chrono_tz::Tz) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
+async fn projections(pool: PgPool, tz: chrono_tz::Tz) -> anyhow::Result<()> {
     let status = engine::status(&EventStore::new(pool)).await?;
     println!(
         "{:<8} {:>10} {:>20} {:>10} {:>10}  updated",
@@ -455,10 +471,7 @@ async fn projections(database_url: &str, tz: chrono_tz::Tz) -> anyhow::Result<()
 
 /// Builds a new generation of the read models from the whole log while the live one keeps
 /// serving, then swaps it in.
-async fn rebuild(database_url: &str, tz: chrono_tz::Tz) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
+async fn rebuild(pool: PgPool, tz: chrono_tz::Tz) -> anyhow::Result<()> {
     let store = EventStore::new(pool);
     let generation = engine::begin_rebuild(&store).await?;
     let mut projector = partyedu_projections::Projector::new(store.clone(), tz, generation).await?;
@@ -498,15 +511,12 @@ async fn rebuild(database_url: &str, tz: chrono_tz::Tz) -> anyhow::Result<()> {
 
 /// Prints what `other` would change against the live rule set, per org unit and group.
 async fn rule_diff(
-    database_url: &str,
+    pool: PgPool,
     tz: chrono_tz::Tz,
     stats: &Stats,
     other: &str,
     year: Option<i32>,
 ) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
     let store = EventStore::new(pool);
     let live = stats
         .book
@@ -560,14 +570,7 @@ async fn rule_diff(
 
 /// Fills an empty log with a generated subdistrict, validated and recorded as an import would
 /// be, and prints an admin token and a few addresses to start from.
-async fn load_demo(
-    database_url: &str,
-    tz: chrono_tz::Tz,
-    listen: SocketAddr,
-) -> anyhow::Result<()> {
-    let pool = partyedu_store::prepare_database(database_url)
-        .await
-        .context("preparing the database")?;
+async fn load_demo(pool: PgPool, tz: chrono_tz::Tz, listen: SocketAddr) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
     if store.head_position().await? > 0 {
         tracing::info!("the log is not empty: no demo data loaded");

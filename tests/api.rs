@@ -37,7 +37,7 @@ fn org(id: &str, kind: &str, parent: Option<&str>) -> Value {
         "parent_id": parent, "established_on": "2019-01-01"}})
 }
 
-#[sqlx::test(migrations = false)]
+#[partyedu_testkit::db_test(migrations = false)]
 async fn records_reads_and_refuses_over_http(pool: PgPool) {
     let url = common::database_url(&pool);
     let mut server = Server::start(&url);
@@ -190,7 +190,7 @@ async fn records_reads_and_refuses_over_http(pool: PgPool) {
     assert!(server.terminate());
 }
 
-#[sqlx::test(migrations = false)]
+#[partyedu_testkit::db_test(migrations = false)]
 async fn export_and_import_on_the_command_line(pool: PgPool) {
     let url = common::database_url(&pool);
     let server = Server::start(&url);
@@ -212,10 +212,7 @@ async fn export_and_import_on_the_command_line(pool: PgPool) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("log.ndjson");
     std::fs::write(&file, &exported).unwrap();
-    let target = url.replace(
-        pool.connect_options().get_database().unwrap(),
-        &format!("partyedu_e2e_{}", uuid::Uuid::now_v7().simple()),
-    );
+    let target = partyedu_testkit::sibling_database_url(&pool);
     let file = file.to_str().unwrap();
     assert!(cli(&target, &["import", file]).contains("imported 2 new event(s)"));
     assert!(cli(&target, &["import", file]).contains("imported 0 new event(s)"));
@@ -246,7 +243,7 @@ async fn export_and_import_on_the_command_line(pool: PgPool) {
 
 /// `token create --org ""` (an unset shell variable) or an org nobody established is refused
 /// with the reason, and makes no token: it must never become a token for the whole subdistrict.
-#[sqlx::test(migrations = false)]
+#[partyedu_testkit::db_test(migrations = false)]
 async fn a_token_scope_must_name_an_org_unit(pool: PgPool) {
     let url = common::database_url(&pool);
     for org in ["", "NOPE"] {

@@ -67,7 +67,7 @@ async fn coverage_at(server: &Server, token: &str, position: i64) -> Value {
     panic!("the read models never reached {position}");
 }
 
-#[sqlx::test(migrations = false)]
+#[partyedu_testkit::db_test(migrations = false)]
 async fn the_other_instance_takes_over_the_projection(pool: PgPool) {
     let url = common::database_url(&pool);
     let mut first = Server::start(&url);

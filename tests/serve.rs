@@ -12,7 +12,7 @@ async fn get_status(url: String) -> u16 {
 
 /// The server migrates the database it is given, answers its probes, and stops cleanly on
 /// SIGTERM.
-#[sqlx::test(migrations = false)]
+#[partyedu_testkit::db_test(migrations = false)]
 async fn serves_probes_and_stops_on_sigterm(pool: PgPool) {
     let mut server = Server::start(&common::database_url(&pool));
     assert_eq!(
@@ -27,13 +27,10 @@ async fn serves_probes_and_stops_on_sigterm(pool: PgPool) {
 }
 
 /// A database that does not exist yet is created.
-#[sqlx::test(migrations = false)]
+#[partyedu_testkit::db_test(migrations = false)]
 async fn creates_a_missing_database(pool: PgPool) {
     // A name of its own (Postgres cuts names at 63 bytes, so no suffix on the test's name).
-    let url = common::database_url(&pool).replace(
-        pool.connect_options().get_database().unwrap(),
-        &format!("partyedu_e2e_{}", uuid::Uuid::now_v7().simple()),
-    );
+    let url = partyedu_testkit::sibling_database_url(&pool);
     sqlx::Postgres::drop_database(&url).await.ok();
     let mut server = Server::start(&url);
     assert_eq!(get_status(format!("{}/readyz", server.base_url)).await, 200);

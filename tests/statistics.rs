@@ -183,7 +183,7 @@ fn members_of(records: &[Value], prefix: &str) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn hand_checked_scenarios_match_the_oracle(pool: PgPool) {
     let h = Harness::new(pool).await;
     let scenarios = oracle::scenarios::all();
@@ -243,12 +243,12 @@ async fn generated_history_matches_the_oracle(pool: PgPool, members: usize, seed
     compare_histories(&h, &log, &sample).await;
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn generated_history_seed_3(pool: PgPool) {
     generated_history_matches_the_oracle(pool, 120, 3).await;
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn generated_history_seed_11(pool: PgPool) {
     generated_history_matches_the_oracle(pool, 200, 11).await;
 }

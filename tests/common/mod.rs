@@ -2,23 +2,12 @@
 // Each test binary uses the part of these helpers it needs.
 #![allow(dead_code)]
 
-use sqlx::PgPool;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The URL of the database behind a `#[sqlx::test]` pool.
-pub fn database_url(pool: &PgPool) -> String {
-    let opts = pool.connect_options();
-    format!(
-        "postgres://{}@{}:{}/{}",
-        opts.get_username(),
-        opts.get_host(),
-        opts.get_port(),
-        opts.get_database().expect("test pools name their database")
-    )
-}
+pub use partyedu_testkit::database_url;
 
 /// A running `partyedu serve` on a free port; killed when dropped.
 pub struct Server {

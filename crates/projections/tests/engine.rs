@@ -91,7 +91,7 @@ async fn facts_of(pool: &PgPool, generation: i32) -> Vec<String> {
     all
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn incremental_folding_with_crashes_equals_a_full_rebuild(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let generation = ensure_projection(&store).await.unwrap();

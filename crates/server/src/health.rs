@@ -56,13 +56,13 @@ mod tests {
         app.oneshot(request).await.unwrap().status()
     }
 
-    #[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+    #[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
     async fn ready_when_migrated(pool: PgPool) {
         assert_eq!(status_of(pool.clone(), "/healthz").await, StatusCode::OK);
         assert_eq!(status_of(pool, "/readyz").await, StatusCode::OK);
     }
 
-    #[sqlx::test(migrations = false)]
+    #[partyedu_testkit::db_test(migrations = false)]
     async fn not_ready_before_migrations(pool: PgPool) {
         assert_eq!(status_of(pool.clone(), "/healthz").await, StatusCode::OK);
         assert_eq!(

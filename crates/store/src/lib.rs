@@ -41,7 +41,7 @@ pub struct EventStore {
 }
 
 impl EventStore {
-    /// Wraps an existing pool (e.g. the one `#[sqlx::test]` hands out).
+    /// Wraps an existing pool (e.g. a test's fresh database).
     pub fn new(pool: PgPool) -> Self {
         let notifier = notify::Notifier::spawn(pool.clone());
         Self {
@@ -87,8 +87,40 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
 /// `idle_in_transaction_session_timeout` bounds how long a forgotten open transaction can hold
 /// back the read horizon of every reader.
 pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
-    let options: PgConnectOptions = url.parse()?;
-    Ok(options.options([("idle_in_transaction_session_timeout", "60000")]))
+    Ok(session_options(url.parse()?))
+}
+
+/// `options` with the session settings the store relies on (see [`connect_options`]).
+pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([("idle_in_transaction_session_timeout", "60000")])
+}
+
+/// Creates the database `options` names, through the server's `postgres` database, when
+/// connecting to it says it does not exist.
+async fn create_database_if_missing(options: &PgConnectOptions) -> Result<(), sqlx::Error> {
+    use sqlx::{Connection, PgConnection};
+    match PgConnection::connect_with(options).await {
+        Ok(connection) => connection.close().await,
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("3D000") => {
+            let name = options
+                .get_database()
+                .unwrap_or_default()
+                .replace('"', "\"\"");
+            tracing::info!(database = name, "creating the database");
+            let mut admin =
+                PgConnection::connect_with(&options.clone().database("postgres")).await?;
+            let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut admin)
+                .await;
+            admin.close().await?;
+            match created {
+                // Another process created it first.
+                Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => Ok(()),
+                other => other.map(drop),
+            }
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// How many of this build's migrations the database has not applied (successfully) yet.
@@ -109,14 +141,12 @@ pub async fn migrations_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
         .count())
 }
 
-/// Creates the database `url` names when it does not exist, then applies the migrations.
-pub async fn prepare_database(url: &str) -> Result<PgPool, sqlx::Error> {
-    use sqlx::migrate::MigrateDatabase;
-    if !sqlx::Postgres::database_exists(url).await? {
-        tracing::info!("creating the database");
-        sqlx::Postgres::create_database(url).await?;
-    }
-    let pool = pool_options(16).connect_with(connect_options(url)?).await?;
+/// Creates the database `options` names when it does not exist, then applies the migrations.
+pub async fn prepare_database(options: &PgConnectOptions) -> Result<PgPool, sqlx::Error> {
+    create_database_if_missing(options).await?;
+    let pool = pool_options(16)
+        .connect_with(session_options(options.clone()))
+        .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }

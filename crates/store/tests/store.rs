@@ -54,7 +54,7 @@ async fn read_until(store: &EventStore, mut after: i64, want: usize) -> Vec<i64>
 
 /// Test 1: an event whose transaction commits after a later position became visible is not
 /// skipped by a reader that has already caught up.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn late_commit_is_not_skipped(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let mut tx_a = pool.begin().await.unwrap();
@@ -85,7 +85,7 @@ async fn late_commit_is_not_skipped(pool: PgPool) {
 
 /// Test 2: 16 writers × 2,000 events with random commit delays while a subscriber follows
 /// the log: every event arrives exactly once, in strictly increasing positions.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn concurrent_writers_and_a_follower(pool: PgPool) {
     const WRITERS: u64 = 16;
     const PER_WRITER: i64 = 2_000;
@@ -153,7 +153,7 @@ async fn concurrent_writers_and_a_follower(pool: PgPool) {
 }
 
 /// Test 3: of two concurrent appends at the same expected version, exactly one wins.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn one_of_two_racing_appends_wins(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     for round in 0..40 {
@@ -191,7 +191,7 @@ async fn one_of_two_racing_appends_wins(pool: PgPool) {
 }
 
 /// Appends at "any version" to one stream from many tasks never fail spuriously.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn any_version_appends_do_not_conflict(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let tasks: Vec<_> = (0..4)
@@ -215,7 +215,7 @@ async fn any_version_appends_do_not_conflict(pool: PgPool) {
 
 /// Test 4: a retry with the same idempotency key returns the original result and stores
 /// nothing; the same key with other content is refused.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn idempotent_retry(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let mut first = batch(vec![event("idem", 1), event("idem", 2), event("other", 1)]);
@@ -243,7 +243,7 @@ async fn idempotent_retry(pool: PgPool) {
 }
 
 /// Test 5: one failing version check stores none of the batch; so does a duplicate event id.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn failing_batch_stores_nothing(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     store.append(&batch(vec![event("full", 1)])).await.unwrap();
@@ -277,7 +277,7 @@ async fn failing_batch_stores_nothing(pool: PgPool) {
 
 /// Test 6: the database refuses to change or remove stored events, also for a session that
 /// turns ordinary triggers off.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn stored_events_are_immutable(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let mut keyed = batch(vec![event("fixed", 1)]);
@@ -318,7 +318,7 @@ async fn stored_events_are_immutable(pool: PgPool) {
 }
 
 /// Stored data is the canonical text of what was appended, and reads return it unchanged.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn data_is_stored_as_canonical_text(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let mut e = event("canon", 1);
@@ -329,7 +329,7 @@ async fn data_is_stored_as_canonical_text(pool: PgPool) {
 }
 
 /// Reading by stream, from a position, and by type.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn reads_by_stream_position_and_type(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let mut typed = event("t", 3);

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 /// Every token against every endpoint: the listed ones succeed, every other gets 403, and no
 /// credential gets 401. The CA recorder may record this class (organised by CA, attended by a
 /// CA member); a CA auditor may not read the raw log (it holds every member's personal data).
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn role_matrix(pool: PgPool) {
     let api = Api::seeded(pool).await;
     type Endpoint = (
@@ -80,7 +80,7 @@ async fn role_matrix(pool: PgPool) {
 }
 
 /// A scoped recorder records only inside its subtree: org units and members alike.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn scoped_recorder_stays_in_its_subtree(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let before = api.event_count().await;
@@ -124,7 +124,7 @@ async fn scoped_recorder_stays_in_its_subtree(pool: PgPool) {
 }
 
 /// Revoked and unknown tokens are refused at once; creating and revoking is recorded.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn tokens_can_be_created_listed_and_revoked(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let (status, created) = api
@@ -191,7 +191,7 @@ async fn tokens_can_be_created_listed_and_revoked(pool: PgPool) {
 /// A scope fails closed: one that is not an established org unit is refused when the token is
 /// made, and a stored one that is not (a token made before this check) grants nothing — it must
 /// never read as "no scope", the whole subdistrict.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn scopes_fail_closed(pool: PgPool) {
     use partyedu_server::auth::{Role, TokenError, create_token};
     let api = Api::seeded(pool.clone()).await;

@@ -8,16 +8,3 @@ mod openapi;
 mod recording;
 mod statistics;
 mod transfer;
-
-/// The URL of a new database beside the test's own (Postgres cuts names at 63 bytes, so a
-/// fresh short name rather than a suffix).
-pub fn fixture_database_url(pool: &sqlx::PgPool, purpose: &str) -> String {
-    let opts = pool.connect_options();
-    format!(
-        "postgres://{}@{}:{}/partyedu_{purpose}_{}",
-        opts.get_username(),
-        opts.get_host(),
-        opts.get_port(),
-        uuid::Uuid::now_v7().simple()
-    )
-}

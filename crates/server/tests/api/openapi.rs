@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 /// Every documented operation reaches a handler: not axum's fallback 404 (which has no JSON
 /// error body) nor 405; and the catalog's event schemas are in it.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn every_documented_operation_is_routed(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let (status, doc) = api

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 /// path its error must name. The domain's own tests (crates/domain/tests/rules.rs) judge every
 /// rule; these show the HTTP layer turns each kind of refusal into the right status and
 /// stores nothing of the batch.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn every_kind_of_violation_is_refused_and_nothing_is_stored(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let (status, _) = api
@@ -220,7 +220,7 @@ async fn every_kind_of_violation_is_refused_and_nothing_is_stored(pool: PgPool) 
     }
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn malformed_requests_name_the_place(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let before = api.event_count().await;
@@ -253,7 +253,7 @@ async fn malformed_requests_name_the_place(pool: PgPool) {
     assert_eq!(api.event_count().await, before);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn idempotency_keys_return_the_original_result(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let request = json!({"events": [class("C-1", "CA", &["MA1"])], "idempotency_key": "retry-1"});
@@ -275,7 +275,7 @@ async fn idempotency_keys_return_the_original_result(pool: PgPool) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn client_event_ids_are_kept_and_retries_are_no_ops(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let id = "0192f7c4-5e2a-7b31-9c1d-4a6f2e8b0d17";
@@ -306,7 +306,7 @@ async fn client_event_ids_are_kept_and_retries_are_no_ops(pool: PgPool) {
     assert_eq!(paths(&body), vec!["events[0].event_id"]);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn the_envelope_keeps_actor_correlation_and_local_times(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let request = axum::http::Request::post("/api/v1/events")
@@ -338,7 +338,7 @@ async fn the_envelope_keeps_actor_correlation_and_local_times(pool: PgPool) {
     assert_eq!(record["data"]["study_hours"], json!(0.5));
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn oversized_requests_get_413(pool: PgPool) {
     let limits = Limits {
         max_body_bytes: 4_000,
@@ -365,7 +365,7 @@ async fn oversized_requests_get_413(pool: PgPool) {
 }
 
 /// 32 members claim one open wish at once: exactly one claim is stored.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn of_32_concurrent_claims_exactly_one_wins(pool: PgPool) {
     let api = Api::seeded(pool).await;
     let members: Vec<Value> = (0..32)
@@ -413,7 +413,7 @@ async fn of_32_concurrent_claims_exactly_one_wins(pool: PgPool) {
 
 /// A stored event of an older schema version is returned by the log as stored, and judged
 /// upcast: here a made-up v0 `MemberEnrolled` that called the branch `branch`.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn older_schema_versions_are_read_upcast(pool: PgPool) {
     fn v0_to_v1(mut data: Value) -> Result<Value, String> {
         let object = data.as_object_mut().ok_or("not an object")?;

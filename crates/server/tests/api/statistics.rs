@@ -38,7 +38,7 @@ fn row<'a>(body: &'a Value, org: &str, group: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row {org}/{group} in {body}"))
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn coverage_counts_reach_and_compliance(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     // MA1 attends a 2.5 h class; MA2 and MB1 are not reached.
@@ -98,7 +98,7 @@ async fn coverage_counts_reach_and_compliance(pool: PgPool) {
     assert_eq!(ma1["groups"], json!(["ordinary"]));
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn scoped_viewers_stay_in_their_subtree(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     project(&pool).await;
@@ -123,7 +123,7 @@ async fn scoped_viewers_stay_in_their_subtree(pool: PgPool) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn reads_wait_for_their_own_writes_or_say_lagging(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     let stored = record(&api, vec![class("C-1", "CA", &["MA1"])]).await;
@@ -148,7 +148,7 @@ async fn reads_wait_for_their_own_writes_or_say_lagging(pool: PgPool) {
     assert!(body["as_of"]["position"].as_i64().unwrap() >= position);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn history_and_as_of_show_voids(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     let stored = record(&api, vec![class("C-1", "CA", &["MA1"])]).await;
@@ -190,7 +190,7 @@ async fn history_and_as_of_show_voids(pool: PgPool) {
 
 /// A rebuild builds a new generation beside the live one: queries keep answering from the
 /// live one, whole, until the swap, then from the new one.
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn the_live_figures_are_served_during_a_rebuild_and_the_new_after_the_swap(pool: PgPool) {
     use partyedu_projections::engine;
     let api = Api::seeded(pool.clone()).await;
@@ -251,7 +251,7 @@ async fn the_live_figures_are_served_during_a_rebuild_and_the_new_after_the_swap
 }
 
 /// The ledgers on a small year worked out by hand (reference date 2024-12-31).
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn ledgers_show_visits_contacts_wishes_and_classes(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     let mut field_trip = class("C-2", "CB", &["MB1"]);
@@ -372,7 +372,7 @@ async fn ledgers_show_visits_contacts_wishes_and_classes(pool: PgPool) {
 
 /// Switching the live rule set: answers before the switch use the old rules, every answer
 /// after it the new ones, on every instance (the selection is one shared row).
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn switching_the_live_rule_set_changes_the_figures_at_once(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     record(&api, vec![class("C-1", "CA", &["MA1"])]).await;

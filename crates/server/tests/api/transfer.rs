@@ -35,7 +35,7 @@ fn kept(record: &Value) -> Value {
     ])
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn export_import_export_gives_the_same_records(pool: PgPool) {
     let api = Api::seeded(pool.clone()).await;
     let (status, stored) = api
@@ -62,9 +62,10 @@ async fn export_import_export_gives_the_same_records(pool: PgPool) {
     let file: String = first.iter().map(|r| format!("{r}\n")).collect();
 
     // Into an empty database.
-    let url = crate::fixture_database_url(&pool, "rt");
-    sqlx::Postgres::create_database(&url).await.unwrap();
-    let other = partyedu_store::prepare_database(&url).await.unwrap();
+    let url = partyedu_testkit::sibling_database_url(&pool);
+    let other = partyedu_store::prepare_database(&url.parse().unwrap())
+        .await
+        .unwrap();
     let store = EventStore::new(other.clone());
     let recorder = Recorder::new(store.clone(), TZ);
     let mut progress = Vec::new();
@@ -104,7 +105,7 @@ async fn export_import_export_gives_the_same_records(pool: PgPool) {
     sqlx::Postgres::force_drop_database(&url).await.unwrap();
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_file_with_a_refused_record_stores_nothing(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let recorder = Recorder::new(store.clone(), TZ);
