@@ -1,5 +1,6 @@
-//! The tree in PostgreSQL: extension, proofs, checkpoints, and `verify_database` against a
-//! superuser who disables the immutability triggers and tampers with the log.
+//! The tree in PostgreSQL (a fresh database per test): extension, proofs, checkpoints, and
+//! `verify_database` against a superuser who disables the immutability triggers and tampers
+//! with the log.
 
 use chrono::Utc;
 use partyedu_audit::merkle::{MemoryTree, verify_consistency, verify_inclusion};
@@ -119,7 +120,7 @@ fn assert_first_break(report: &DatabaseReport, kind: BreakKind, position: i64) {
     assert!(!report.ok());
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn an_honest_log_verifies_and_proves(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 37, 1).await;
     let report = verify(&store, &signer).await;
@@ -178,7 +179,7 @@ async fn an_honest_log_verifies_and_proves(pool: PgPool) {
     assert_eq!(checkpoints(&store, 0, 100).await.unwrap().len(), 2);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_proof_file_verifies_alone(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 12, 3).await;
     let key = signer.verifier().to_text();
@@ -212,7 +213,7 @@ fn signer_key_text() -> String {
     signer().verifier().to_text()
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn concurrent_extenders_add_each_event_once(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let mut n = 0;
@@ -242,7 +243,7 @@ async fn concurrent_extenders_add_each_event_once(pool: PgPool) {
     assert_eq!(leaves, n as i64);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn the_background_extender_signs_what_was_appended(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     let signer = signer();
@@ -273,7 +274,7 @@ async fn the_background_extender_signs_what_was_appended(pool: PgPool) {
     assert!(verify(&store, &signer).await.ok());
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_changed_data_field_is_found_at_its_position(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 5).await;
     unlock(&pool).await;
@@ -294,7 +295,7 @@ async fn a_changed_data_field_is_found_at_its_position(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn changed_envelope_fields_are_found(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 6).await;
     unlock(&pool).await;
@@ -324,7 +325,7 @@ async fn changed_envelope_fields_are_found(pool: PgPool) {
     assert_first_break(&verify(&store, &signer).await, BreakKind::Changed, at);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_deleted_event_is_missing(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 7).await;
     unlock(&pool).await;
@@ -335,7 +336,7 @@ async fn a_deleted_event_is_missing(pool: PgPool) {
     assert_eq!(report.breaks.len(), 1);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn an_inserted_event_is_found(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 8).await;
     // Positions of one transaction are consecutive; take a gap between two transactions.
@@ -386,7 +387,7 @@ async fn swap(pool: &PgPool, a: i64, b: i64) {
     .await;
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn swapped_events_are_reordered(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 9).await;
     let (a, b) = (events[4].position, events[13].position);
@@ -403,7 +404,7 @@ async fn swapped_events_are_reordered(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_truncated_tail_is_found(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 10).await;
     unlock(&pool).await;
@@ -412,7 +413,7 @@ async fn a_truncated_tail_is_found(pool: PgPool) {
     assert_first_break(&verify(&store, &signer).await, BreakKind::Truncated, at);
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_rewritten_tree_still_fails_its_signed_checkpoint(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 11).await;
     // The superuser changes a row and rewrites the stored leaf hashes to match; the signed
@@ -442,7 +443,7 @@ async fn a_rewritten_tree_still_fails_its_signed_checkpoint(pool: PgPool) {
     assert!(!report.checkpoint_failures.is_empty());
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_forged_checkpoint_is_refused(pool: PgPool) {
     let (store, signer, _) = signed_log(&pool, 5, 12).await;
     sqlx::query("ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_update_delete")
@@ -463,7 +464,7 @@ async fn a_forged_checkpoint_is_refused(pool: PgPool) {
     assert!(unkeyed.ok(), "{unkeyed:?}");
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn a_range_check_looks_at_its_range_only(pool: PgPool) {
     let (store, signer, events) = signed_log(&pool, 20, 13).await;
     unlock(&pool).await;
@@ -565,7 +566,7 @@ async fn tamper(
     }
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn random_tamperings_are_each_found_where_they_are(pool: PgPool) {
     let rounds: usize = std::env::var("PARTYEDU_TAMPER_ROUNDS")
         .ok()
@@ -623,7 +624,7 @@ fn export_line(event: &RecordedEvent) -> String {
     format!("{record}\n")
 }
 
-#[sqlx::test(migrator = "partyedu_store::MIGRATOR")]
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn an_export_verifies_offline(pool: PgPool) {
     let (store, signer, _) = signed_log(&pool, 30, 15).await;
     let first = latest_checkpoint(&store).await.unwrap().unwrap();
