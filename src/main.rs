@@ -20,17 +20,28 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "partyedu",
     version,
-    about = "Party-member education records and statistics"
+    about = "Party-member education records and statistics",
+    long_about = "Party-member education records and statistics: an append-only log of what \
+        happened (classes, lectures, home visits, micro-wishes, registry changes) in PostgreSQL, \
+        and the statistics folded from it.\n\n\
+        Nothing needs configuring: without DATABASE_URL, partyedu uses the PostgreSQL at the \
+        default address (as psql finds it), or starts a private cluster of its own from the \
+        machine's PostgreSQL binaries.",
+    after_help = "Examples:\n  \
+        partyedu serve --demo                 start with a generated subdistrict to look at\n  \
+        partyedu token create --role viewer --name office\n  \
+        partyedu gen --members 400 > log.ndjson && partyedu import log.ndjson"
 )]
 struct Cli {
-    /// PostgreSQL to use; the database is created when missing. Without it, the default
-    /// address as psql builds it (PGHOST, PGPORT, PGUSER, PGDATABASE, default database
-    /// `partyedu`), and when nothing answers there, a private cluster started from the
-    /// machine's PostgreSQL binaries in PARTYEDU_DATA_DIR (default ~/.local/share/partyedu,
-    /// /var/lib/partyedu for root).
+    /// PostgreSQL to use, e.g. postgres://USER@HOST:5432/partyedu; the database is created
+    /// when missing, and nothing is ever started. Without it: the default address as psql
+    /// builds it (PGHOST, PGPORT, PGUSER, PGDATABASE; database `partyedu`), and when nothing
+    /// answers there, a private cluster in $PARTYEDU_DATA_DIR/pg (default
+    /// ~/.local/share/partyedu/pg, /var/lib/partyedu/pg for root).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
-    /// The deployment's time zone (IANA name): years and quarters are taken in it.
+    /// The deployment's time zone (IANA name): calendar years are taken in it, and timestamps
+    /// are returned in it.
     #[arg(
         long,
         env = "PARTYEDU_TIME_ZONE",
@@ -38,7 +49,7 @@ struct Cli {
         global = true
     )]
     time_zone: chrono_tz::Tz,
-    /// Log line format.
+    /// Log line format on standard error (`RUST_LOG` sets the level, e.g. `info,sqlx=warn`).
     #[arg(long, env = "PARTYEDU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -47,13 +58,41 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object a line.
     Json,
+}
+
+/// Where rule sets come from: the shipped ones, plus a folder.
+#[derive(clap::Args)]
+struct RuleSource {
+    /// A folder of rule set files (`*.toml`) to add to the shipped ones; a file with a shipped
+    /// rule set's id replaces it.
+    #[arg(long, env = "PARTYEDU_RULES_DIR")]
+    rules_dir: Option<PathBuf>,
+}
+
+impl RuleSource {
+    /// The rule book, with `live` (a rule set's id) live.
+    fn stats(&self, live: &str) -> anyhow::Result<Stats> {
+        let book = RuleBook::shipped_and(self.rules_dir.as_deref()).with_context(|| match &self
+            .rules_dir
+        {
+            Some(dir) => format!("loading rule sets from {}", dir.display()),
+            None => "loading the shipped rule sets".to_owned(),
+        })?;
+        Stats::new(book, live).map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Migrate the database, then serve the HTTP API until SIGINT or SIGTERM.
+    /// Migrate the database, then serve the HTTP API (and, on one instance of several, the
+    /// projector) until SIGINT or SIGTERM.
+    #[command(after_help = "Examples:\n  \
+        partyedu serve --demo\n  \
+        partyedu serve --listen 0.0.0.0:8080 --rules reach-all")]
     Serve {
         /// Address to listen on; port 0 picks a free port (printed in the log).
         #[arg(long, env = "PARTYEDU_LISTEN", default_value = "127.0.0.1:8080")]
@@ -61,29 +100,37 @@ enum Command {
         /// Request bodies larger than this many bytes are refused with 413.
         #[arg(long, env = "PARTYEDU_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
         max_body_bytes: usize,
-        /// The folder of rule set files.
-        #[arg(long, env = "PARTYEDU_RULES_DIR", default_value = "projections")]
-        rules_dir: PathBuf,
-        /// The live rule set's id.
-        #[arg(long, env = "PARTYEDU_RULES", default_value = "cn-2019-hours")]
-        rules: String,
         /// Batches of more events than this are refused with 413.
         #[arg(long, env = "PARTYEDU_MAX_BATCH_EVENTS", default_value_t = Limits::default().max_batch_events)]
         max_batch_events: usize,
+        #[command(flatten)]
+        source: RuleSource,
+        /// The live rule set's id, until an admin switches it (`PUT /api/v1/rules/live`).
+        #[arg(long, env = "PARTYEDU_RULES", default_value = "cn-2019-hours")]
+        rules: String,
         /// When the log is empty, fill it with a generated subdistrict (4,000 members, two
-        /// years) and print an admin token to look at it with.
+        /// years) and print an admin token to look at it with; on a log that is not empty,
+        /// nothing is added.
         #[arg(long)]
         demo: bool,
     },
-    /// Manage API tokens.
-    #[command(subcommand)]
+    /// Manage API tokens: create, list, revoke.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  partyedu token create --role viewer --name office"
+    )]
     Token(TokenCommand),
-    /// Import an NDJSON file of event records, validated as the API would; all or nothing.
+    /// Import an NDJSON file of event records, validated as the API would; a file with any
+    /// refused record stores nothing, and running it again stores nothing new.
+    #[command(after_help = "Example:\n  partyedu import export-2025.ndjson")]
     Import {
-        /// The file (as written by `export`).
+        /// The file (as written by `export`, or by `gen`).
         file: PathBuf,
     },
-    /// Write a valid, realistic generated history as NDJSON to standard output (for `import`).
+    /// Write a valid, realistic, deterministic history as NDJSON to standard output (for
+    /// `import`).
+    #[command(after_help = "Example:\n  \
+        partyedu gen --members 40000 --years 2 --seed 7 > city.ndjson")]
     Gen {
         /// Members at the end of the history, roughly.
         #[arg(long, default_value_t = 4_000)]
@@ -91,18 +138,23 @@ enum Command {
         /// Calendar years, ending with the year of `--until`.
         #[arg(long, default_value_t = 1)]
         years: u32,
+        /// The random seed: the same seed and options give the same file.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// The last day of the history (default: today, local time).
         #[arg(long)]
         until: Option<chrono::NaiveDate>,
     },
-    /// Show each projection's checkpoint, lag, rule set and any rebuild.
+    /// Show each projection's checkpoint, lag, rule set and any rebuild in progress.
+    #[command(after_help = "Example:\n  partyedu projections")]
     Projections,
     /// Rebuild the read models into a new generation beside the live one, then swap it in;
     /// or, with `--diff`, show what another rule set would change.
+    #[command(after_help = "Examples:\n  \
+        partyedu rebuild\n  \
+        partyedu rebuild --rules reach-all --diff --year 2025")]
     Rebuild {
-        /// The rule set to compare with (with `--diff`).
+        /// The rule set to compare with the live one (with `--diff`).
         #[arg(long)]
         rules: Option<String>,
         /// Print per org unit and group the figures that would change (old → new); changes
@@ -112,8 +164,8 @@ enum Command {
         /// The year the diff looks at (default: this year).
         #[arg(long)]
         year: Option<i32>,
-        #[arg(long, env = "PARTYEDU_RULES_DIR", default_value = "projections")]
-        rules_dir: PathBuf,
+        #[command(flatten)]
+        source: RuleSource,
         /// The live rule set's id.
         #[arg(
             long = "live-rules",
@@ -122,7 +174,8 @@ enum Command {
         )]
         live_rules: String,
     },
-    /// Write the log as NDJSON to standard output.
+    /// Write the log as NDJSON to standard output, in position order.
+    #[command(after_help = "Example:\n  partyedu export --type ClassHeld > classes.ndjson")]
     Export {
         /// Only events after this position.
         #[arg(long, default_value_t = 0)]
@@ -136,20 +189,31 @@ enum Command {
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token; its value is printed alone on the last line, and only this once.
+    #[command(after_help = "Examples:\n  \
+        partyedu token create --role admin --name ops\n  \
+        partyedu token create --role recorder --org C-FSH4 --name secretary-fsh4")]
     Create {
+        /// What it may do: recorder (records events), viewer (reads statistics), auditor
+        /// (reads everything, changes nothing), admin (everything).
         #[arg(long)]
         role: Role,
-        /// Limit the token to this org unit and everything below it.
+        /// Limit the token to this org unit and everything below it; it must be an
+        /// established org unit.
         #[arg(long)]
         org: Option<String>,
-        /// The token's name, which becomes the `actor` of what it records.
+        /// The token's name, which becomes the `actor` of what it records; never reused.
         #[arg(long)]
         name: String,
     },
     /// List every token with who created and revoked it, and when.
+    #[command(after_help = "Example:\n  partyedu token list")]
     List,
-    /// Revoke a token by name.
-    Revoke { name: String },
+    /// Revoke a token by name, at once, on every instance.
+    #[command(after_help = "Example:\n  partyedu token revoke secretary-fsh4")]
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -210,7 +274,7 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
             listen,
             max_body_bytes,
             max_batch_events,
-            rules_dir,
+            source,
             rules,
             demo,
         } => {
@@ -218,9 +282,7 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
                 max_body_bytes,
                 max_batch_events,
             };
-            let book = RuleBook::load(&rules_dir)
-                .with_context(|| format!("loading rule sets from {}", rules_dir.display()))?;
-            let stats = Stats::new(book, &rules).map_err(anyhow::Error::msg)?;
+            let stats = source.stats(&rules)?;
             if demo {
                 load_demo(pool.clone(), cli.time_zone, listen).await?;
             }
@@ -234,12 +296,10 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
             rules,
             diff,
             year,
-            rules_dir,
+            source,
             live_rules,
         } => {
-            let book = RuleBook::load(&rules_dir)
-                .with_context(|| format!("loading rule sets from {}", rules_dir.display()))?;
-            let stats = Stats::new(book, &live_rules).map_err(anyhow::Error::msg)?;
+            let stats = source.stats(&live_rules)?;
             match rules {
                 Some(other) if diff => rule_diff(pool, cli.time_zone, &stats, &other, year).await,
                 _ => rebuild(pool, cli.time_zone).await,

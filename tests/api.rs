@@ -39,7 +39,7 @@ fn org(id: &str, kind: &str, parent: Option<&str>) -> Value {
 
 #[partyedu_testkit::db_test(migrations = false)]
 async fn records_reads_and_refuses_over_http(pool: PgPool) {
-    let url = common::database_url(&pool);
+    let url = partyedu_testkit::database_url(&pool);
     let mut server = Server::start(&url);
     let recorder = new_token(&url, "recorder", "office-fushan");
     let auditor = new_token(&url, "auditor", "inspector");
@@ -192,7 +192,7 @@ async fn records_reads_and_refuses_over_http(pool: PgPool) {
 
 #[partyedu_testkit::db_test(migrations = false)]
 async fn export_and_import_on_the_command_line(pool: PgPool) {
-    let url = common::database_url(&pool);
+    let url = partyedu_testkit::database_url(&pool);
     let server = Server::start(&url);
     let admin = new_token(&url, "admin", "admin");
     let events =
@@ -245,7 +245,7 @@ async fn export_and_import_on_the_command_line(pool: PgPool) {
 /// with the reason, and makes no token: it must never become a token for the whole subdistrict.
 #[partyedu_testkit::db_test(migrations = false)]
 async fn a_token_scope_must_name_an_org_unit(pool: PgPool) {
-    let url = common::database_url(&pool);
+    let url = partyedu_testkit::database_url(&pool);
     for org in ["", "NOPE"] {
         let output = Command::new(env!("CARGO_BIN_EXE_partyedu"))
             .args([

@@ -69,7 +69,7 @@ async fn coverage_at(server: &Server, token: &str, position: i64) -> Value {
 
 #[partyedu_testkit::db_test(migrations = false)]
 async fn the_other_instance_takes_over_the_projection(pool: PgPool) {
-    let url = common::database_url(&pool);
+    let url = partyedu_testkit::database_url(&pool);
     let mut first = Server::start(&url);
     first.wait_for_log("leading the facts projection");
     let mut second = Server::start(&url);

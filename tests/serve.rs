@@ -14,7 +14,7 @@ async fn get_status(url: String) -> u16 {
 /// SIGTERM.
 #[partyedu_testkit::db_test(migrations = false)]
 async fn serves_probes_and_stops_on_sigterm(pool: PgPool) {
-    let mut server = Server::start(&common::database_url(&pool));
+    let mut server = Server::start(&partyedu_testkit::database_url(&pool));
     assert_eq!(
         get_status(format!("{}/healthz", server.base_url)).await,
         200

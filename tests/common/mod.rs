@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub use partyedu_testkit::database_url;
-
 /// A running `partyedu serve` on a free port; killed when dropped.
 pub struct Server {
     child: Child,
@@ -19,9 +17,17 @@ pub struct Server {
 impl Server {
     /// Starts the server against `database_url` and waits until it listens.
     pub fn start(database_url: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_partyedu"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_partyedu"));
+        command.env("DATABASE_URL", database_url);
+        Server::start_with(command, &[])
+    }
+
+    /// Starts `command` as `partyedu serve` on a free port with JSON logs, plus `args`, and
+    /// waits until it listens.
+    pub fn start_with(mut command: Command, args: &[&str]) -> Server {
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .env("DATABASE_URL", database_url)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::inherit())
             .stderr(Stdio::piped())

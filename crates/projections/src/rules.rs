@@ -171,7 +171,47 @@ pub struct RuleBook {
     sets: BTreeMap<String, RuleSet>,
 }
 
+/// The rule sets the binary carries: the repository's `projections/`, embedded at build time so
+/// that an installed binary needs no checkout (a test keeps this list equal to the folder).
+const SHIPPED: &[(&str, &str)] = &[
+    (
+        "cn-2019-hours.toml",
+        include_str!("../../../projections/cn-2019-hours.toml"),
+    ),
+    (
+        "no-online-credit.toml",
+        include_str!("../../../projections/no-online-credit.toml"),
+    ),
+    (
+        "reach-all.toml",
+        include_str!("../../../projections/reach-all.toml"),
+    ),
+];
+
 impl RuleBook {
+    /// The shipped rule sets (see [`SHIPPED`]).
+    pub fn shipped() -> RuleBook {
+        let mut book = RuleBook::default();
+        for (file, text) in SHIPPED {
+            let set = RuleSet::parse(&format!("(shipped) {file}"), text)
+                .expect("the shipped rule sets are valid: a test parses them");
+            book.insert(set)
+                .expect("the shipped rule sets have distinct ids");
+        }
+        book
+    }
+
+    /// The shipped rule sets, with those of `dir` added; one with a shipped id replaces it.
+    pub fn shipped_and(dir: Option<&Path>) -> Result<RuleBook, RuleSetError> {
+        let mut book = RuleBook::shipped();
+        if let Some(dir) = dir {
+            for (id, set) in RuleBook::load(dir)?.sets {
+                book.sets.insert(id, set);
+            }
+        }
+        Ok(book)
+    }
+
     /// Loads every `*.toml` in `dir`.
     pub fn load(dir: &Path) -> Result<RuleBook, RuleSetError> {
         let io = |source| RuleSetError::Io {
@@ -218,7 +258,47 @@ mod tests {
     use super::*;
 
     fn shipped() -> RuleBook {
-        RuleBook::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../projections")).unwrap()
+        RuleBook::shipped()
+    }
+
+    /// The embedded rule sets are exactly the folder's files, byte for byte.
+    #[test]
+    fn the_binary_carries_every_rule_set_of_the_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../projections");
+        let from_folder = RuleBook::load(&dir).unwrap();
+        let carried = RuleBook::shipped();
+        assert_eq!(
+            carried.ids().collect::<Vec<_>>(),
+            from_folder.ids().collect::<Vec<_>>()
+        );
+        for id in carried.ids() {
+            assert_eq!(
+                carried.get(id).unwrap().hash,
+                from_folder.get(id).unwrap().hash
+            );
+        }
+    }
+
+    /// `--rules-dir` adds rule sets and replaces shipped ones of the same id.
+    #[test]
+    fn a_folder_adds_and_overrides() {
+        let dir = std::env::temp_dir().join(format!("partyedu-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = SHIPPED[0].1;
+        std::fs::write(
+            dir.join("a.toml"),
+            text.replace("version = 1", "version = 2"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.toml"),
+            text.replace("id = \"cn-2019-hours\"", "id = \"local\""),
+        )
+        .unwrap();
+        let book = RuleBook::shipped_and(Some(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(book.get("cn-2019-hours").unwrap().rules.version, 2);
+        assert!(book.get("local").is_some() && book.get("reach-all").is_some());
     }
 
     #[test]

@@ -61,11 +61,9 @@ impl Stats {
         })
     }
 
-    /// The rule sets shipped in the repository's `projections/` folder, `cn-2019-hours` live.
+    /// The shipped rule sets, `cn-2019-hours` live.
     pub fn shipped() -> Self {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../projections");
-        let book = RuleBook::load(&dir).expect("the shipped rule sets load");
-        Self::new(book, "cn-2019-hours").expect("the default rule set is shipped")
+        Self::new(RuleBook::shipped(), "cn-2019-hours").expect("the default rule set is shipped")
     }
 }
 
