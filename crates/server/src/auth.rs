@@ -19,17 +19,18 @@ use sqlx::{PgPool, Row};
 use std::fmt;
 use std::str::FromStr;
 
-/// What a token may do. `Admin` may do everything.
+/// What a token may do: `recorder` records events; `viewer` reads statistics; `auditor` reads
+/// everything and changes nothing (the log, audit endpoints, all statistics); `admin` does
+/// everything, including rebuilds and tokens.
+///
+/// Its schema is `TokenRole` (the member roles of the event catalog are `Role`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "TokenRole")]
 pub enum Role {
-    /// Records events.
     Recorder,
-    /// Reads statistics.
     Viewer,
-    /// Reads everything, changes nothing: the log, audit endpoints, all statistics.
     Auditor,
-    /// Everything, including rebuilds and tokens.
     Admin,
 }
 

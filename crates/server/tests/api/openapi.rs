@@ -48,3 +48,48 @@ async fn every_documented_operation_is_routed(pool: PgPool) {
         "every reference resolves inside the document"
     );
 }
+
+/// The token role and the member role are two enums: each has its own schema, and
+/// `CreateToken.role` points at the token's.
+#[test]
+fn the_token_role_is_not_the_member_role() {
+    let doc = partyedu_server::openapi_document();
+    let schemas = &doc["components"]["schemas"];
+    let target = schemas["CreateToken"]["properties"]["role"]["$ref"]
+        .as_str()
+        .expect("CreateToken.role is a reference");
+    let name = target
+        .strip_prefix("#/components/schemas/")
+        .expect("a local reference");
+    assert_eq!(name, "TokenRole");
+    let values = |schema: &serde_json::Value| -> Vec<String> {
+        let mut values: Vec<String> = match schema["enum"].as_array() {
+            Some(values) => values
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect(),
+            None => schema["oneOf"]
+                .as_array()
+                .expect("an enum or a oneOf of constants")
+                .iter()
+                .flat_map(|v| {
+                    v["enum"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_else(|| vec![v["const"].clone()])
+                })
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect(),
+        };
+        values.sort();
+        values
+    };
+    assert_eq!(
+        values(&schemas[name]),
+        ["admin", "auditor", "recorder", "viewer"]
+    );
+    assert!(
+        values(&schemas["Role"]).contains(&"subdistrict_leader".to_owned()),
+        "the member role keeps its name"
+    );
+}
