@@ -386,7 +386,8 @@ impl State {
                     }
                     m.roles.clear();
                     m.buddy = None;
-                    m.mobile = false;
+                    // Leaving changes neither frail nor mobile (CONTRACT §6): a member who
+                    // re-enrols while still away is mobile until `MemberReturned`.
                 });
                 let paired: Vec<Id> = self
                     .members

@@ -994,6 +994,42 @@ fn going_mobile_and_returning_alternate() {
     );
 }
 
+/// Leaving changes neither frail nor mobile (CONTRACT §6): a member who leaves while away and
+/// re-enrols is still mobile until `MemberReturned`.
+#[test]
+fn leaving_keeps_a_member_mobile_until_they_return() {
+    let state = given([
+        went_mobile("M1", "2024-01-01"),
+        left("M1", "2024-02-01"),
+        reenrol("M1", "GB1", "2024-03-01"),
+    ]);
+    assert!(state.member(&id("M1")).unwrap().mobile);
+    refused(
+        &state,
+        [went_mobile("M1", "2024-03-02")],
+        "member_id",
+        Conflict,
+    );
+    accepted(&state, [buddy("M1", "M2", "2024-03-02")]);
+    accepted(&state, [returned("M1", "2024-03-02")]);
+    // Back home: mobile no more.
+    refused(
+        &state,
+        [
+            returned("M1", "2024-03-02"),
+            went_mobile("M1", "2024-03-03"),
+            returned("M1", "2024-03-04"),
+            returned("M1", "2024-03-05"),
+        ],
+        "events[3].data.member_id",
+        Conflict,
+    );
+    // And one who left while at home is not mobile after re-enrolling.
+    let home = given([left("M2", "2024-02-01"), reenrol("M2", "GB1", "2024-03-01")]);
+    assert!(!home.member(&id("M2")).unwrap().mobile);
+    refused(&home, [returned("M2", "2024-03-02")], "member_id", Conflict);
+}
+
 #[test]
 fn a_buddy_is_assigned_only_to_a_mobile_member() {
     let state = given([went_mobile("M1", "2024-01-01")]);
