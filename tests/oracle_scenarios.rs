@@ -89,7 +89,7 @@ fn dates_hours_and_rates() {
     );
     assert_eq!(
         oracle::format_local(oracle::parse_timestamp("2024-12-31T20:00:00Z").unwrap()),
-        "2025-01-01T04:00:00+08:00"
+        "2025-01-01T04:00:00.000+08:00"
     );
     assert_eq!(oracle::days_from_civil((1970, 1, 1)), 0);
     assert_eq!(oracle::days_from_civil((2000, 3, 1)), 11_017);
@@ -210,10 +210,10 @@ fn a_void_of_a_class_removes_its_hours_and_reach() {
     assert_eq!(
         h,
         json!({"entries": [
-            {"occurred_at": "2024-03-05T09:00:00+08:00", "kind": "class", "record_id": "a-C1",
+            {"occurred_at": "2024-03-05T09:00:00.000+08:00", "kind": "class", "record_id": "a-C1",
              "title": "Class a-C1", "study_hours": 3, "credited": false, "position": p1,
              "event_id": e1, "voided": true, "void_reason": "duplicate entry"},
-            {"occurred_at": "2024-04-10T14:00:00+08:00", "kind": "class", "record_id": "a-C2",
+            {"occurred_at": "2024-04-10T14:00:00.000+08:00", "kind": "class", "record_id": "a-C2",
              "title": "Class a-C2", "study_hours": 2, "credited": true, "position": p2,
              "event_id": e2, "voided": false}],
          "years": [{"year": 2024, "credited_hours": 2, "required_hours": 32, "reached": true,
@@ -273,7 +273,7 @@ fn b_amendment_and_its_void() {
     // M3 sees the class under the ClassHeld event's position and id; M2 no longer does.
     assert_eq!(
         entries("b-M3", Some(amended)),
-        json!([{"occurred_at": "2024-05-06T09:00:00+08:00", "kind": "class", "record_id": "b-C1",
+        json!([{"occurred_at": "2024-05-06T09:00:00.000+08:00", "kind": "class", "record_id": "b-C1",
                 "title": "Class b-C1", "study_hours": 4, "credited": true, "position": class_pos,
                 "event_id": class_event, "voided": false}])
     );
@@ -667,7 +667,7 @@ fn f_frail_exemption() {
     let h1 = member_history(&rec, "f-M1", Some(2024), Rules::Cn2019Hours, TODAY, None).unwrap();
     assert_eq!(
         h1,
-        json!({"entries": [{"occurred_at": "2024-07-01T00:00:00+08:00", "kind": "home_visit",
+        json!({"entries": [{"occurred_at": "2024-07-01T00:00:00.000+08:00", "kind": "home_visit",
                             "record_id": "f-HV1", "title": "送学上门", "study_hours": 0,
                             "credited": true, "position": p1, "event_id": e1, "voided": false}],
                "years": [{"year": 2024, "credited_hours": 0, "required_hours": 0,
@@ -751,11 +751,11 @@ fn g_online_cap() {
     assert_eq!(
         summary,
         vec![
-            s("2024-03-01T00:00:00+08:00", "g-OL1", 8),
-            s("2024-05-01T00:00:00+08:00", "g-OL2", 8),
-            s("2024-06-01T09:00:00+08:00", "g-C1", 6),
-            s("2024-08-01T00:00:00+08:00", "g-OL3", 4),
-            s("2024-09-01T20:00:00+08:00", "g-C2", 4),
+            s("2024-03-01T00:00:00.000+08:00", "g-OL1", 8),
+            s("2024-05-01T00:00:00.000+08:00", "g-OL2", 8),
+            s("2024-06-01T09:00:00.000+08:00", "g-C1", 6),
+            s("2024-08-01T00:00:00.000+08:00", "g-OL3", 4),
+            s("2024-09-01T20:00:00.000+08:00", "g-C2", 4),
         ]
     );
     assert_eq!(h["entries"][0]["kind"], "online_study");
@@ -853,8 +853,8 @@ fn h_year_boundary() {
     assert_eq!(
         at,
         [
-            ("h-C2", "2024-12-31T23:59:59+08:00"),
-            ("h-C1", "2025-01-01T04:00:00+08:00")
+            ("h-C2", "2024-12-31T23:59:59.000+08:00"),
+            ("h-C1", "2025-01-01T04:00:00.000+08:00")
         ]
     );
     let credited: Vec<(i64, Value)> = h["years"]
@@ -1008,7 +1008,7 @@ fn j_as_of_before_and_after_a_void() {
     let c2 = |as_of| {
         member_history(&rec, "j-M1", Some(2024), Rules::Cn2019Hours, TODAY, as_of).unwrap()["entries"][1].clone()
     };
-    let mut expected = json!({"occurred_at": "2024-04-01T09:00:00+08:00", "kind": "class",
+    let mut expected = json!({"occurred_at": "2024-04-01T09:00:00.000+08:00", "kind": "class",
         "record_id": "j-C2", "title": "Class j-C2", "study_hours": 12, "credited": true,
         "position": c2_pos, "event_id": c2_event, "voided": false});
     assert_eq!(c2(Some(void_pos - 1)), expected);

@@ -48,8 +48,8 @@
 //!     is not a speaker of a counted lecture.
 //! 11. History: with `year=`, both `entries` and `years` are limited to that year. Entries are ordered
 //!     by their instant (date-only records at local midnight), ties by position. `occurred_at` of a
-//!     class / lecture is the record envelope's own `occurred_at` string (falling back to the data
-//!     timestamp rendered in +08:00); of any other kind `YYYY-MM-DDT00:00:00+08:00`.
+//!     class / lecture is the record envelope's `occurred_at` (falling back to the data timestamp)
+//!     rendered in +08:00 with milliseconds; of any other kind `YYYY-MM-DDT00:00:00.000+08:00`.
 //! 12. History titles: class and lecture: their `title`; home visit: its `note`, else its purposes
 //!     joined with `,`; online study: the `platform`; org-life meeting: its `kind`; mobile contact:
 //!     its `note`, else its `channel` (see [`entry_title`]). `study_hours` is 0 for meetings and
@@ -217,18 +217,13 @@ pub fn local_date(timestamp: &str) -> Option<Date> {
     ))
 }
 
-/// Renders an instant in the deployment zone: `YYYY-MM-DDTHH:MM:SS[.fff]+08:00`.
+/// Renders an instant in the deployment zone as the API returns timestamps (CONTRACT §6):
+/// `YYYY-MM-DDTHH:MM:SS.fff+08:00`, always milliseconds, finer digits cut.
 pub fn format_local((secs, nanos): (i64, u32)) -> String {
     let local = secs + LOCAL_OFFSET_SECONDS;
     let (y, m, d) = civil_from_days(local.div_euclid(86_400));
     let t = local.rem_euclid(86_400);
-    let frac = if nanos == 0 {
-        String::new()
-    } else if nanos % 1_000_000 == 0 {
-        format!(".{:03}", nanos / 1_000_000)
-    } else {
-        format!(".{nanos:09}")
-    };
+    let frac = format!(".{:03}", nanos / 1_000_000);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}+08:00",
         t / 3600,
@@ -642,10 +637,12 @@ impl World {
                         title: entry_title(kind, d),
                         date: local_date(&ts).unwrap_or((0, 1, 1)),
                         instant,
-                        occurred_at: r["occurred_at"]
-                            .as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| format_local(instant)),
+                        occurred_at: format_local(
+                            r["occurred_at"]
+                                .as_str()
+                                .and_then(parse_timestamp)
+                                .unwrap_or(instant),
+                        ),
                         hours: hundredths(&d["study_hours"]),
                         participants: strings(&d["attendee_ids"]),
                         concentrated: kind == Kind::Class && d["form"] == "concentrated",
@@ -686,7 +683,7 @@ impl World {
                         title: entry_title(kind, d),
                         date,
                         instant: local_midnight(date),
-                        occurred_at: format!("{}T00:00:00+08:00", date_string(date)),
+                        occurred_at: format!("{}T00:00:00.000+08:00", date_string(date)),
                         hours: hundredths(&d["study_hours"]),
                         participants,
                         concentrated: false,

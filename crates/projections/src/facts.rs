@@ -139,11 +139,11 @@ impl FactsFold {
         at.datetime()
             .with_timezone(&self.tz)
             .fixed_offset()
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
     }
 
     fn midnight(&self, date: Date) -> String {
-        local_midnight(date, self.tz).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+        local_midnight(date, self.tz).to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
     }
 
     /// A record of a date-only activity (at local midnight), without hours until set.

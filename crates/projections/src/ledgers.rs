@@ -313,7 +313,7 @@ pub async fn class_register(pool: &PgPool, scope: &Scope) -> sqlx::Result<Vec<Re
             form: r.try_get("form")?,
             organizer_org_id: organizer,
             venue_id: r.try_get("venue_id")?,
-            occurred_at: r.try_get("occurred_at")?,
+            occurred_at: crate::query::millis(r.try_get("occurred_at")?),
             study_hours: hours(i64::from(r.try_get::<i32, _>("hours_centi")?)),
             attendees: r.try_get("attendees")?,
             voided: r.try_get("voided")?,

@@ -401,6 +401,15 @@ pub(crate) struct MemberStanding {
 }
 
 /// Hours in hundredths as a JSON number (2.5, 32).
+/// A stored timestamp text as answers give it: milliseconds always, the offset kept. Rows
+/// folded before the fold wrote milliseconds read the same as rows folded after.
+pub fn millis(text: String) -> String {
+    match chrono::DateTime::parse_from_rfc3339(&text) {
+        Ok(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        Err(_) => text,
+    }
+}
+
 pub fn hours(centi: i64) -> Value {
     if centi % 100 == 0 {
         json!(centi / 100)
@@ -729,7 +738,7 @@ pub async fn member_history(
             voided: r.try_get("voided")?,
         };
         entries.push(HistoryEntry {
-            occurred_at: r.try_get("occurred_at")?,
+            occurred_at: millis(r.try_get("occurred_at")?),
             credited: credited(&participation, rules),
             kind: participation.kind,
             record_id: r.try_get("record_id")?,

@@ -170,8 +170,10 @@ pub struct TokenInfo {
     pub name: String,
     pub role: Role,
     pub org_scope: Option<String>,
+    #[serde(serialize_with = "crate::record::millis::serialize")]
     pub created_at: DateTime<FixedOffset>,
     pub created_by: String,
+    #[serde(serialize_with = "crate::record::millis::option")]
     pub revoked_at: Option<DateTime<FixedOffset>>,
     pub revoked_by: Option<String>,
 }

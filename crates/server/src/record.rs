@@ -1,7 +1,7 @@
 //! The event record as users see it (CONTRACT §1): data and metadata exactly as stored,
 //! envelope timestamps in the deployment's time zone.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use partyedu_store::RecordedEvent;
 use schemars::JsonSchema;
@@ -26,10 +26,37 @@ pub struct Record<'a> {
     pub metadata: &'a RawValue,
 }
 
-/// RFC 3339 with the zone's offset, fractional seconds only where there are any.
+/// RFC 3339 with the zone's offset and always milliseconds (finer digits are cut, not rounded):
+/// every timestamp the API returns has this one precision (CONTRACT §6), so an event without a
+/// date of its own shows `occurred_at` equal to `recorded_at`.
 pub fn local_timestamp(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz)
-        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+        .to_rfc3339_opts(SecondsFormat::Millis, false)
+}
+
+/// A timestamp with an offset as the API returns it: milliseconds, the offset kept.
+pub fn timestamp_text(at: &DateTime<FixedOffset>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, false)
+}
+
+/// `#[serde(serialize_with)]` for timestamps in answers: [`timestamp_text`].
+pub(crate) mod millis {
+    use chrono::{DateTime, FixedOffset};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(at: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::timestamp_text(at))
+    }
+
+    pub fn option<S: Serializer>(
+        at: &Option<DateTime<FixedOffset>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => serialize(at, s),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 impl<'a> Record<'a> {

@@ -178,7 +178,7 @@ fn parse_line(
     if let Some(recorded_at) = record.recorded_at {
         metadata.insert(
             "original_recorded_at".to_owned(),
-            Value::String(recorded_at.to_rfc3339()),
+            Value::String(crate::record::timestamp_text(&recorded_at)),
         );
     }
     Ok(Submitted {

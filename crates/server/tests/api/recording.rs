@@ -331,7 +331,7 @@ async fn the_envelope_keeps_actor_correlation_and_local_times(pool: PgPool) {
     assert_eq!(record["actor"], "recorder");
     assert_eq!(record["metadata"]["correlation_id"], "req-42");
     // The activity's time in the deployment's zone: it is 2025 locally.
-    assert_eq!(record["occurred_at"], "2025-01-01T04:00:00+08:00");
+    assert_eq!(record["occurred_at"], "2025-01-01T04:00:00.000+08:00");
     assert!(record["recorded_at"].as_str().unwrap().ends_with("+08:00"));
     // Data exactly as stored: canonical, as the client sent it otherwise.
     assert_eq!(record["data"]["starts_at"], "2024-12-31T20:00:00Z");
@@ -469,4 +469,107 @@ async fn older_schema_versions_are_read_upcast(pool: PgPool) {
     let (_, log) = api.get("auditor", "/api/v1/streams/member:OLD").await;
     assert_eq!(log["events"][0]["schema_version"], 0);
     assert_eq!(log["events"][0]["data"]["branch"], "GA");
+}
+
+/// Whether `text` is a timestamp as the API returns them: RFC 3339, milliseconds, an offset.
+fn has_millis(text: &str) -> bool {
+    let b = text.as_bytes();
+    chrono::DateTime::parse_from_rfc3339(text).is_ok()
+        && b.len() == 29
+        && b[19] == b'.'
+        && b[20..23].iter().all(u8::is_ascii_digit)
+        && matches!(b[23], b'+' | b'-')
+}
+
+/// CONTRACT §6: every timestamp the API returns carries milliseconds, so an event without a
+/// date of its own (a void) shows `occurred_at` equal to `recorded_at`; a date-only event is at
+/// local midnight with `.000`.
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn every_timestamp_the_api_returns_has_milliseconds(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    let (status, stored) = api
+        .post_events("admin", json!({"events": [class("C-1", "CA", &["MA1"])]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let void = ev(
+        "RecordVoided",
+        json!({"event_id": stored["events"][0]["event_id"], "reason": "重复录入"}),
+    );
+    let (status, voided) = api.post_events("admin", json!({"events": [void]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{voided}");
+    let record = &voided["events"][0];
+    assert_eq!(record["occurred_at"], record["recorded_at"], "{record}");
+
+    // Streams, not the global log: that stops at the cluster's oldest open transaction, and
+    // other databases' tests may hold one.
+    let mut events = Vec::new();
+    for stream in ["org:SD", "member:MA1", "class:C-1"] {
+        let (status, page) = api
+            .get("auditor", &format!("/api/v1/streams/{stream}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        events.extend(page["events"].as_array().unwrap().iter().cloned());
+    }
+    for event in &events {
+        for field in ["occurred_at", "recorded_at"] {
+            let text = event[field].as_str().unwrap();
+            assert!(has_millis(text), "{field} {text} of {event}");
+        }
+    }
+    assert_eq!(events[0]["type"], "OrgUnitEstablished");
+    assert_eq!(events[0]["occurred_at"], "2019-01-01T00:00:00.000+08:00");
+    let stored_void = events.iter().find(|e| e["type"] == "RecordVoided").unwrap();
+    assert_eq!(stored_void["occurred_at"], stored_void["recorded_at"]);
+    assert_eq!(stored_void["recorded_at"], record["recorded_at"]);
+
+    // Tokens, the rule selection and the projections' status alike.
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            "/api/v1/rules/live",
+            Some("admin"),
+            Some(json!({"id": "reach-all"}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, rules) = api.get("admin", "/api/v1/rules").await;
+    assert!(
+        has_millis(rules["live"]["changed_at"].as_str().unwrap()),
+        "{rules}"
+    );
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            "/api/v1/tokens/viewer-ca",
+            Some("admin"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, tokens) = api.get("admin", "/api/v1/tokens").await;
+    for token in tokens["tokens"].as_array().unwrap() {
+        assert!(has_millis(token["created_at"].as_str().unwrap()), "{token}");
+        if let Some(at) = token["revoked_at"].as_str() {
+            assert!(has_millis(at), "{token}");
+        }
+    }
+    crate::statistics::project(&pool).await;
+    let (_, status) = api.get("viewer", "/api/v1/projections").await;
+    let updated = status["projections"][0]["updated_at"].as_str().unwrap();
+    assert!(has_millis(updated), "{status}");
+    // A history's entries, and the class register, too.
+    let (_, history) = api
+        .get("auditor", "/api/v1/members/MA1/history?year=2024")
+        .await;
+    assert_eq!(
+        history["entries"][0]["occurred_at"],
+        "2024-03-05T09:00:00.000+08:00"
+    );
+    let (_, register) = api
+        .get("auditor", "/api/v1/ledgers/classes?year=2024")
+        .await;
+    assert_eq!(
+        register["classes"][0]["occurred_at"],
+        "2024-03-05T09:00:00.000+08:00"
+    );
 }

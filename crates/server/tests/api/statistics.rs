@@ -182,7 +182,7 @@ async fn history_and_as_of_show_voids(pool: PgPool) {
     assert_eq!(entry["voided"], true);
     assert_eq!(entry["void_reason"], "重复录入");
     assert_eq!(entry["credited"], false);
-    assert_eq!(entry["occurred_at"], "2024-03-05T09:00:00+08:00");
+    assert_eq!(entry["occurred_at"], "2024-03-05T09:00:00.000+08:00");
     assert_eq!(history["years"][0]["reached"], false);
     let (status, _) = api.get("auditor", "/api/v1/members/NOBODY/history").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
