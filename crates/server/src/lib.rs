@@ -1,11 +1,13 @@
 //! The HTTP API of partyedu: routes, handlers and the server loop.
 
+pub mod audit;
 pub mod auth;
 mod error;
 mod extract;
 mod health;
 mod log;
 mod openapi;
+mod pages;
 mod record;
 pub mod recorder;
 mod recording;
@@ -36,6 +38,9 @@ pub struct AppState {
     pub stats: Stats,
     /// The deployment's time zone: calendar periods and returned timestamps are taken in it.
     pub tz: chrono_tz::Tz,
+    /// The operator's audit key (`AppState::with_audit`); without it the audit endpoints that
+    /// need it answer `503`.
+    pub audit: Option<Arc<audit::AuditKey>>,
 }
 
 /// The rule sets the statistics can be computed under, and the default live one (until an
@@ -93,6 +98,7 @@ impl AppState {
             tz,
             limits,
             stats,
+            audit: None,
         }
     }
 }
@@ -112,6 +118,8 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(stats::routes())
         .merge(rules::routes())
+        .merge(pages::routes())
+        .merge(audit::routes())
         .with_state(state)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

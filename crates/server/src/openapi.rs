@@ -5,6 +5,10 @@
 //! below is checked against the router by a test that calls every documented operation.
 
 use crate::AppState;
+use crate::audit::{
+    CheckpointList, CheckpointsQuery, ConsistencyAnswer, ConsistencyQuery, InclusionAnswer,
+    InclusionQuery, RecordTrail, VerifyAnswer, VerifyQuery,
+};
 use crate::auth::TokenInfo;
 use crate::error::ErrorBody;
 use crate::log::{EventsPage, LogQuery};
@@ -224,6 +228,60 @@ pub(crate) const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/api/v1/audit/key",
+        summary: "The operator's Ed25519 verifier key text, `text/plain` (503 without a configured key)",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: None,
+        request: None,
+        response: (200, None),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/audit/checkpoints",
+        summary: "Signed tree heads, smallest first; with `Accept: text/plain` the C2SP checkpoint notes one after another",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: Some("CheckpointsQuery"),
+        request: None,
+        response: (200, Some("CheckpointList")),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/audit/proof/inclusion",
+        summary: "An event's RFC 9162 inclusion proof; with its checkpoint and key, a proof file for `partyedu verify --proof`",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: Some("InclusionQuery"),
+        request: None,
+        response: (200, Some("InclusionAnswer")),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/audit/proof/consistency",
+        summary: "An RFC 9162 consistency proof: the tree of `to` leaves extends the tree of `from`",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: Some("ConsistencyQuery"),
+        request: None,
+        response: (200, Some("ConsistencyAnswer")),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/audit/verify",
+        summary: "The server re-hashes its log and checks it against the signed checkpoints",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: Some("VerifyQuery"),
+        request: None,
+        response: (200, Some("VerifyAnswer")),
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/audit/records/{event_id}",
+        summary: "A record, who recorded it, what it corrected, what corrected it, and its inclusion proof",
+        roles: "auditor, admin (whole-subdistrict tokens)",
+        query: None,
+        request: None,
+        response: (200, Some("RecordTrail")),
+    },
+    Operation {
+        method: "get",
         path: "/metrics",
         summary: "Projection checkpoints and lag in Prometheus text format",
         roles: "",
@@ -296,6 +354,15 @@ pub(crate) fn document() -> Value {
     add_schema::<ErrorBody>(&mut components, "ErrorBody");
     add_schema::<StatsQuery>(&mut components, "StatsQuery");
     add_schema::<SwitchRules>(&mut components, "SwitchRules");
+    add_schema::<CheckpointsQuery>(&mut components, "CheckpointsQuery");
+    add_schema::<CheckpointList>(&mut components, "CheckpointList");
+    add_schema::<InclusionQuery>(&mut components, "InclusionQuery");
+    add_schema::<InclusionAnswer>(&mut components, "InclusionAnswer");
+    add_schema::<ConsistencyQuery>(&mut components, "ConsistencyQuery");
+    add_schema::<ConsistencyAnswer>(&mut components, "ConsistencyAnswer");
+    add_schema::<VerifyQuery>(&mut components, "VerifyQuery");
+    add_schema::<VerifyAnswer>(&mut components, "VerifyAnswer");
+    add_schema::<RecordTrail>(&mut components, "RecordTrail");
     for (name, version, schema) in Event::schemas() {
         add_value(
             &mut components,

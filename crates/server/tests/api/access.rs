@@ -18,7 +18,7 @@ async fn role_matrix(pool: PgPool) {
         &'static [&'static str],
         StatusCode,
     );
-    let endpoints: Vec<Endpoint> = vec![
+    let mut endpoints: Vec<Endpoint> = vec![
         (
             Method::POST,
             "/api/v1/events",
@@ -55,11 +55,30 @@ async fn role_matrix(pool: PgPool) {
             StatusCode::CREATED,
         ),
     ];
+    let auditors: &[&str] = &["admin", "auditor"];
+    for uri in [
+        "/api/v1/audit/key",
+        "/api/v1/audit/checkpoints",
+        "/api/v1/audit/proof/inclusion?event_id={event}",
+        "/api/v1/audit/proof/consistency?from=1",
+        "/api/v1/audit/verify",
+        "/api/v1/audit/records/{event}",
+    ] {
+        endpoints.push((Method::GET, uri, None, auditors, StatusCode::OK));
+    }
+    api.checkpoint().await;
+    let event: uuid::Uuid =
+        sqlx::query_scalar("SELECT event_id FROM events ORDER BY position LIMIT 1")
+            .fetch_one(&api.pool)
+            .await
+            .unwrap();
+    let event = event.to_string();
     for (n, (name, _, _)) in TOKENS.iter().enumerate() {
         for (method, uri, body, allowed, success) in &endpoints {
             let body = body
                 .as_ref()
                 .map(|b| b.to_string().replace("{n}", &n.to_string()));
+            let uri = &uri.replace("{event}", &event);
             let (status, reply) = api
                 .call(method.clone(), uri, Some(name), body.clone())
                 .await;

@@ -3,6 +3,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use partyedu_server::audit::AuditKey;
 use partyedu_server::auth::{Role, create_token};
 use partyedu_server::{AppState, Limits, Stats, app};
 use partyedu_store::EventStore;
@@ -15,6 +16,8 @@ pub struct Api {
     pub app: Router,
     pub pool: PgPool,
     tokens: BTreeMap<&'static str, String>,
+    /// The operator key the API was made with ([`Api::new`]).
+    pub audit: Option<AuditKey>,
 }
 
 /// Token names and what they may do: (name, role, scope).
@@ -84,19 +87,31 @@ pub fn class(id: &str, organizer: &str, attendees: &[&str]) -> Value {
     )
 }
 
+/// The operator key of the test API (a new one each time), origin `partyedu/test`.
+pub fn audit_key() -> AuditKey {
+    AuditKey::new(
+        partyedu_audit::Signer::generate("partyedu/test").unwrap(),
+        "partyedu/test",
+    )
+}
+
 impl Api {
     /// The API on a migrated database, with a token of every kind in [`TOKENS`].
     pub async fn new(pool: PgPool) -> Api {
-        Self::with_state(
+        let key = audit_key();
+        let mut api = Self::with_state(
             pool.clone(),
             AppState::new(
                 EventStore::new(pool),
                 chrono_tz::Asia::Shanghai,
                 Limits::default(),
                 Stats::shipped(),
-            ),
+            )
+            .with_audit(key.clone()),
         )
-        .await
+        .await;
+        api.audit = Some(key);
+        api
     }
 
     /// The API with the unscoped tokens of [`TOKENS`]: a scope must name an established org
@@ -106,6 +121,7 @@ impl Api {
             app: app(state),
             pool,
             tokens: BTreeMap::new(),
+            audit: None,
         };
         api.create_tokens(|scope| scope.is_none()).await;
         api
@@ -175,8 +191,40 @@ impl Api {
         .await
     }
 
+    /// A `GET` answered `200` with a text body (e.g. `Accept: text/plain`), as it is.
+    pub async fn text(&self, token: &str, uri: &str, accept: &str) -> String {
+        let request = Request::get(uri)
+            .header("authorization", format!("Bearer {}", self.token(token)))
+            .header("accept", accept)
+            .body(Body::empty())
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
     pub async fn get(&self, token: &str, uri: &str) -> (StatusCode, Value) {
         self.call(Method::GET, uri, Some(token), None).await
+    }
+
+    /// Extends the audit tree to the log's frontier and signs a checkpoint with the API's key.
+    /// The safe frontier is cluster-wide (other tests' open transactions hold it back for a
+    /// moment), so this waits until the tree holds every event stored.
+    pub async fn checkpoint(&self) -> partyedu_audit::Checkpoint {
+        let store = EventStore::new(self.pool.clone());
+        let events = self.event_count().await as u64;
+        let mut tries = 0;
+        while partyedu_audit::extend_tree(&store).await.unwrap() < events {
+            tries += 1;
+            assert!(tries < 6_000, "the audit tree never reached {events} leaves");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        partyedu_server::audit::checkpoint_now(&store, self.audit.as_ref().expect("Api::new"))
+            .await
+            .unwrap()
     }
 
     pub async fn event_count(&self) -> i64 {

@@ -3,6 +3,7 @@
 //! top-level `tests/`.
 
 mod access;
+mod audit;
 mod fixture;
 mod openapi;
 mod recording;
