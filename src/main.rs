@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use partyedu_projections::{RuleBook, RunOptions, engine};
+use partyedu_server::audit::{self, AuditKey};
 use partyedu_server::auth::{self, Role};
 use partyedu_server::recorder::Recorder;
 use partyedu_server::transfer::{self, ImportError};
@@ -73,6 +74,41 @@ struct RuleSource {
     rules_dir: Option<PathBuf>,
 }
 
+/// Where the operator's audit key is (docs/operators.md, "The audit key").
+#[derive(clap::Args)]
+struct AuditKeySource {
+    /// A file holding the operator's private audit key (`partyedu key generate --out FILE`).
+    /// Without it, the key text in the environment variable PARTYEDU_AUDIT_KEY; without
+    /// either, the file `audit-key` in the data directory ($PARTYEDU_DATA_DIR, default
+    /// ~/.local/share/partyedu, /var/lib/partyedu for root), which `serve` and `checkpoint`
+    /// generate on first use. Private keys never go into the database.
+    #[arg(long, env = "PARTYEDU_AUDIT_KEY_FILE")]
+    audit_key_file: Option<PathBuf>,
+    /// The origin line of the signed checkpoints, naming this log: `partyedu/<deployment>`
+    /// (also the name of a generated key).
+    #[arg(long, env = "PARTYEDU_AUDIT_ORIGIN", default_value = "partyedu/local")]
+    audit_origin: String,
+}
+
+impl AuditKeySource {
+    /// The key, from the first place that has one; with `generate`, one is made in the data
+    /// directory when no place has one.
+    fn key(&self, generate: bool) -> anyhow::Result<Option<AuditKey>> {
+        let text = std::env::var(audit::KEY_ENV).ok();
+        let found = audit::load_signer(
+            self.audit_key_file.as_deref(),
+            text.as_deref(),
+            &partyedu_database::cluster::data_dir(),
+            &self.audit_origin,
+            generate,
+        )?;
+        Ok(found.map(|(signer, place)| {
+            tracing::info!(public_key = %signer.verifier().to_text(), "audit key: {place}");
+            AuditKey::new(signer, &self.audit_origin)
+        }))
+    }
+}
+
 impl RuleSource {
     /// The rule book, with `live` (a rule set's id) live.
     fn stats(&self, live: &str) -> anyhow::Result<Stats> {
@@ -108,11 +144,13 @@ enum Command {
         /// The live rule set's id, until an admin switches it (`PUT /api/v1/rules/live`).
         #[arg(long, env = "PARTYEDU_RULES", default_value = "cn-2019-hours")]
         rules: String,
-        /// When the log is empty, fill it with a generated subdistrict (4,000 members, two
-        /// years) and print an admin token to look at it with; on a log that is not empty,
-        /// nothing is added.
+        /// When the log is empty, fill it with the source article's subdistrict (about 4,300
+        /// members, two years) and print an admin token to look at it with; on a log that is
+        /// not empty, nothing is added.
         #[arg(long)]
         demo: bool,
+        #[command(flatten)]
+        audit: AuditKeySource,
     },
     /// Manage API tokens: create, list, revoke.
     #[command(
@@ -144,6 +182,10 @@ enum Command {
         /// The last day of the history (default: today, local time).
         #[arg(long)]
         until: Option<chrono::NaiveDate>,
+        /// The source article's subdistrict itself, as `serve --demo` records it: its yearly
+        /// figures whatever `--members` is, and the last year's plan complete by `--until`.
+        #[arg(long)]
+        article: bool,
     },
     /// Show each projection's checkpoint, lag, rule set and any rebuild in progress.
     #[command(after_help = "Example:\n  partyedu projections")]
@@ -174,6 +216,28 @@ enum Command {
         )]
         live_rules: String,
     },
+    /// Manage the operator's audit key, which signs the checkpoints of the log.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  partyedu key generate --name partyedu/fushan --out /etc/partyedu/audit-key"
+    )]
+    Key(KeyCommand),
+    /// Extend the audit tree to the log's safe frontier and sign a checkpoint now; prints the
+    /// signed note (C2SP checkpoint text), byte for byte as stored.
+    #[command(after_help = "Example:\n  partyedu checkpoint > checkpoint.txt")]
+    Checkpoint {
+        #[command(flatten)]
+        audit: AuditKeySource,
+    },
+    /// Check the log: re-hash the database's rows against the audit tree and the signed
+    /// checkpoints; or, with --file or --proof, an export or a proof file offline, without any
+    /// database. Exits non-zero naming the first bad position (or line) and what is wrong.
+    #[command(after_help = "Examples:\n  \
+        partyedu verify\n  \
+        partyedu verify --from 1841 --to 90000\n  \
+        partyedu verify --file export.ndjson --checkpoint checkpoint.txt --public-key key.txt\n  \
+        partyedu verify --proof proof.json --public-key key.txt")]
+    Verify(VerifyArgs),
     /// Write the log as NDJSON to standard output, in position order.
     #[command(after_help = "Example:\n  partyedu export --type ClassHeld > classes.ndjson")]
     Export {
@@ -184,6 +248,58 @@ enum Command {
         #[arg(long = "type")]
         types: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Generate a new Ed25519 key pair: the private key (keep it secret) and the verifier key
+    /// to publish, which is printed on the last line of standard output.
+    #[command(after_help = "Examples:\n  \
+        partyedu key generate --name partyedu/fushan --out /etc/partyedu/audit-key\n  \
+        partyedu key generate --name partyedu/fushan > private-key.txt")]
+    Generate {
+        /// The key's name, shown in every signature line (e.g. the checkpoints' origin,
+        /// `partyedu/fushan`); no spaces or `+`.
+        #[arg(long)]
+        name: String,
+        /// Write the private key to this new file, readable by its owner only (mode 0600;
+        /// an existing file is never overwritten). Without it the private key is printed on
+        /// standard output and the verifier key on standard error.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `partyedu verify`: the database, an export, or a proof file.
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Re-hash only the database's rows from this position on (the part before is still
+    /// checked through the stored subtrees and the signed roots).
+    #[arg(long, conflicts_with_all = ["file", "proof"])]
+    from: Option<i64>,
+    /// Re-hash only the database's rows up to this position.
+    #[arg(long, conflicts_with_all = ["file", "proof"])]
+    to: Option<i64>,
+    /// Check this export of the whole log (`partyedu export`) offline against --checkpoint,
+    /// with --public-key; no database is used.
+    #[arg(long, requires_all = ["checkpoint", "public_key"], conflicts_with = "proof")]
+    file: Option<PathBuf>,
+    /// One or more signed checkpoints (with --file): as `partyedu checkpoint` prints one, or
+    /// `GET /api/v1/audit/checkpoints` serves them with `Accept: text/plain`. Several narrow
+    /// down where a changed export breaks.
+    #[arg(long, requires = "file")]
+    checkpoint: Option<PathBuf>,
+    /// The operator's verifier key, as `GET /api/v1/audit/key` serves it: required with
+    /// --file; with --proof the proof's key must be this one; against the database, the
+    /// checkpoints' signatures are checked with it (default: the configured audit key's).
+    #[arg(long)]
+    public_key: Option<PathBuf>,
+    /// Check one inclusion proof file (as `GET /api/v1/audit/proof/inclusion` answers) offline;
+    /// no database is used.
+    #[arg(long)]
+    proof: Option<PathBuf>,
+    #[command(flatten)]
+    audit: AuditKeySource,
 }
 
 #[derive(Subcommand)]
@@ -235,9 +351,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         years,
         seed,
         until,
+        article,
     } = cli.command
     {
-        return generate(cli.time_zone, members, years, seed, until);
+        let until = until.unwrap_or_else(|| {
+            chrono::Utc::now()
+                .with_timezone(&cli.time_zone)
+                .date_naive()
+        });
+        let mut config = partyedu_gen::GenConfig::new(members, years, seed, until);
+        config.article = article;
+        return generate(cli.time_zone, config);
+    }
+    // The offline forms never look for a database: they must work where there is none.
+    match &cli.command {
+        Command::Key(KeyCommand::Generate { name, out }) => {
+            return key_generate(name, out.as_deref());
+        }
+        Command::Verify(args) if args.file.is_some() || args.proof.is_some() => {
+            return verify_offline(args);
+        }
+        _ => {}
     }
     let database = locate_database(cli.database_url.clone()).await?;
     let result = match prepare(&database).await {
@@ -277,6 +411,7 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
             source,
             rules,
             demo,
+            audit,
         } => {
             let limits = Limits {
                 max_body_bytes,
@@ -286,7 +421,8 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
             if demo {
                 load_demo(pool.clone(), cli.time_zone, listen).await?;
             }
-            serve(pool, options, cli.time_zone, listen, limits, stats).await
+            let key = audit.key(true)?.expect("a key is generated when none is found");
+            serve(pool, options, cli.time_zone, listen, limits, stats, key).await
         }
         Command::Token(command) => token(pool, cli.time_zone, command).await,
         Command::Import { file } => import(pool, cli.time_zone, &file).await,
@@ -306,6 +442,9 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
             }
         }
         Command::Export { after, types } => export(pool, cli.time_zone, after, &types).await,
+        Command::Key(_) => unreachable!("key generate needs no database and ran before"),
+        Command::Checkpoint { audit } => checkpoint(pool, &audit).await,
+        Command::Verify(args) => verify_database(pool, &args).await,
     }
 }
 
@@ -329,6 +468,7 @@ async fn serve(
     listen: SocketAddr,
     limits: Limits,
     stats: Stats,
+    key: AuditKey,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
@@ -337,10 +477,17 @@ async fn serve(
     tracing::info!(address = %listener.local_addr()?, "listening");
     let store = EventStore::new(pool);
     partyedu_projections::ensure_projection(&store).await?;
-    let state = AppState::new(store.clone(), tz, limits, stats);
+    let state = AppState::new(store.clone(), tz, limits, stats).with_audit(key.clone());
     // Read the log into the recorder's state now rather than on the first request.
     state.recorder.warm_up().await.context("reading the log")?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Every event is under a signed checkpoint about a tick after the safe frontier passes it.
+    let tree = tokio::spawn(audit::run_tree(
+        store.clone(),
+        Some(key),
+        std::time::Duration::from_secs(1),
+        wait_for(stopped.clone()),
+    ));
     let projector = tokio::spawn(engine::run(
         store,
         partyedu_store::session_options(options.clone()),
@@ -356,6 +503,7 @@ async fn serve(
     });
     partyedu_server::serve(listener, state, wait_for(stopped)).await?;
     let _ = projector.await;
+    let _ = tree.await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -383,6 +531,95 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `partyedu key generate`.
+fn key_generate(name: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let (private, verifier) = partyedu_audit::generate_key(name)?;
+    match out {
+        Some(path) => {
+            audit::write_private_key(path, &private)?;
+            eprintln!("private key written to {} (mode 0600)", path.display());
+            println!("{verifier}");
+        }
+        None => {
+            println!("{private}");
+            eprintln!("verifier key (publish it): {verifier}");
+        }
+    }
+    Ok(())
+}
+
+/// `partyedu checkpoint`: the note on standard output, exactly as stored.
+async fn checkpoint(pool: PgPool, source: &AuditKeySource) -> anyhow::Result<()> {
+    let key = source.key(true)?.expect("a key is generated when none is found");
+    let checkpoint = audit::checkpoint_now(&EventStore::new(pool), &key).await?;
+    tracing::info!(size = checkpoint.head.size, "signed a checkpoint");
+    print!("{}", checkpoint.note);
+    Ok(())
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// `partyedu verify` against the database.
+async fn verify_database(pool: PgPool, args: &VerifyArgs) -> anyhow::Result<()> {
+    let verifier = match &args.public_key {
+        Some(path) => Some(partyedu_audit::Verifier::from_text(&read_text(path)?)?),
+        None => args.audit.key(false)?.map(|k| k.signer.verifier()),
+    };
+    let store = EventStore::new(pool);
+    let report =
+        partyedu_audit::verify_database(&store, verifier.as_ref(), args.from, args.to).await?;
+    print!("{}", audit::database_report_text(&report, verifier.as_ref()));
+    match audit::first_problem(&report) {
+        None => {
+            println!("the log verifies");
+            Ok(())
+        }
+        Some(problem) => anyhow::bail!("the log does not verify: {problem}"),
+    }
+}
+
+/// `partyedu verify --file` and `--proof`: no database.
+fn verify_offline(args: &VerifyArgs) -> anyhow::Result<()> {
+    let key = args.public_key.as_deref().map(read_text).transpose()?;
+    if let Some(path) = &args.proof {
+        let report = partyedu_audit::verify_inclusion_proof(&read_text(path)?, key.as_deref())
+            .with_context(|| format!("the proof {} does not verify", path.display()))?;
+        println!(
+            "event {} at position {} is leaf {} of the tree of {} leaves signed as {} by the \
+             key {}",
+            report.event_id,
+            report.position,
+            report.leaf_index,
+            report.tree_size,
+            report.origin,
+            report.key_name
+        );
+        if key.is_none() {
+            println!(
+                "no --public-key given: compare the proof's key with the operator's published one"
+            );
+        }
+        return Ok(());
+    }
+    let (Some(file), Some(checkpoint), Some(key)) = (&args.file, &args.checkpoint, key) else {
+        anyhow::bail!("--file needs --checkpoint and --public-key");
+    };
+    let export = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let report = partyedu_audit::verify_export(export, &read_text(checkpoint)?, &key)?;
+    print!("{}", audit::export_report_text(&report));
+    match &report.first_break {
+        None => {
+            println!("the export verifies");
+            Ok(())
+        }
+        Some(problem) => anyhow::bail!("{} does not verify: {problem}", file.display()),
+    }
 }
 
 /// Who did it, for tokens made at the command line: the operating-system user.
@@ -482,15 +719,7 @@ async fn export(
     Ok(())
 }
 
-fn generate(
-    tz: chrono_tz::Tz,
-    members: usize,
-    years: u32,
-    seed: u64,
-    until: Option<chrono::NaiveDate>,
-) -> anyhow::Result<()> {
-    let until = until.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
-    let mut config = partyedu_gen::GenConfig::new(members, years, seed, until);
+fn generate(tz: chrono_tz::Tz, mut config: partyedu_gen::GenConfig) -> anyhow::Result<()> {
     config.tz = tz;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let summary = partyedu_gen::generate(&config, &mut out)?;
@@ -637,7 +866,7 @@ async fn load_demo(pool: PgPool, tz: chrono_tz::Tz, listen: SocketAddr) -> anyho
         return Ok(());
     }
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-    let mut config = partyedu_gen::GenConfig::new(4_000, 2, 1, today);
+    let mut config = partyedu_gen::GenConfig::demo(today);
     config.tz = tz;
     let mut file = Vec::new();
     let summary = partyedu_gen::generate(&config, &mut file)?;

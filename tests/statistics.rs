@@ -252,3 +252,89 @@ async fn generated_history_seed_3(pool: PgPool) {
 async fn generated_history_seed_11(pool: PgPool) {
     generated_history_matches_the_oracle(pool, 200, 11).await;
 }
+
+/// `serve --demo`'s history reproduces the source article's table (DOMAIN.md) through the
+/// API, for the running year and the one before: 47 classes of which 20-odd field trips and
+/// 10-odd forums and competitions, 30-odd leader lectures, more than 4,000 members reached,
+/// 60-odd home visits, 40-odd wishes claimed; 10 lecturers, 1 party school, 2 on-site teaching
+/// points and 6 communities with their learning points, under the article's names; and a
+/// compliance rate of a working subdistrict (most, not all).
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn the_demo_reaches_the_articles_figures(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let until = NaiveDate::from_ymd_opt(2025, 12, 3).unwrap();
+    let mut file = Vec::new();
+    partyedu_gen::generate(&partyedu_gen::GenConfig::demo(until), &mut file).unwrap();
+    let recorder = Recorder::new(EventStore::new(pool.clone()), TZ);
+    import(&recorder, file.as_slice(), "demo", |_, _| {})
+        .await
+        .unwrap();
+    let log = h.project_and_export().await;
+    let of = |kind: &str, field: &str, value: &str| {
+        log.iter()
+            .filter(|r| r["type"] == kind && r["data"][field] == value)
+            .count()
+    };
+    assert_eq!(
+        log.iter()
+            .filter(|r| r["type"] == "LecturerEnlisted")
+            .count(),
+        10
+    );
+    assert_eq!(of("OrgUnitEstablished", "kind", "community"), 6);
+    assert_eq!(of("VenueOpened", "kind", "party_school"), 1);
+    assert_eq!(of("VenueOpened", "kind", "onsite_teaching_point"), 2);
+    assert_eq!(of("VenueOpened", "kind", "community_learning_point"), 6);
+    let text = serde_json::to_string(&log).unwrap();
+    for name in ["浮山后四小区", "印记浮山", "浮山后一社区"] {
+        assert!(text.contains(name), "the article's {name} is missing");
+    }
+    assert!(of("OnlineStudyLogged", "platform", "lighthouse_classroom") > 0);
+    assert!(of("OnlineStudyLogged", "platform", "xuexi_qiangguo") > 0);
+    let subdistrict = log
+        .iter()
+        .find(|r| r["type"] == "OrgUnitEstablished" && r["data"]["kind"] == "subdistrict")
+        .map(|r| r["data"]["org_id"].clone())
+        .unwrap();
+
+    for year in [2024, 2025] {
+        let body = h.get(&format!("/api/v1/headlines?year={year}")).await;
+        let f = &body["figures"];
+        let at_least = |name: &str, floor: i64| {
+            let value = f[name].as_i64().unwrap();
+            assert!(
+                value >= floor,
+                "{year}: {name} = {value}, the article has {floor}+"
+            );
+        };
+        assert_eq!(f["classes"], 47, "{year}: {f}");
+        at_least("field_trips", 20);
+        at_least("leader_lectures", 30);
+        at_least("members_reached", 4_000);
+        at_least("home_visits", 60);
+        at_least("wishes_claimed", 40);
+        let register = h.get(&format!("/api/v1/ledgers/classes?year={year}")).await;
+        let forums = register["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["form"] == "forum" || c["form"] == "competition")
+            .filter(|c| c["voided"] != true)
+            .count();
+        assert!(forums >= 10, "{year}: {forums} forums and competitions");
+        let coverage = h.get(&format!("/api/v1/coverage?year={year}")).await;
+        let all = coverage["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"] == "all" && r["org_id"] == subdistrict)
+            .unwrap_or_else(|| panic!("{year}: no subdistrict row"))
+            .clone();
+        let rate = all["compliant_rate"].as_f64().unwrap();
+        println!("{year}: {f} compliant {rate}");
+        assert!(
+            (0.6..=0.95).contains(&rate),
+            "{year}: {rate} of members meet their hours; a working subdistrict shows most, not all"
+        );
+    }
+}

@@ -25,7 +25,7 @@ use crate::world::{Habit, NOBODY, World, member_ids, parse_id, pick, pick_one, t
 
 /// The most attendees one class or lecture takes (the largest hall).
 const CLASS_CAP: usize = 600;
-const LECTURE_CAP: usize = 400;
+const LECTURE_CAP: usize = 600;
 
 /// How a class is held, by its form.
 struct ClassShape {
@@ -130,7 +130,9 @@ impl<W: io::Write> Sim<'_, W> {
         if self.cadence.class_amended.hit() {
             self.plan_amendment(class_id, &attendees);
         } else {
-            let hit = self.cadence.class_voided.hit();
+            // The article's table counts the classes held: there a class's mistakes are
+            // amended, never voided away.
+            let hit = self.cadence.class_voided.hit() && !self.scale.article;
             self.maybe_void(event_id, hit);
         }
         Ok(())
@@ -149,7 +151,15 @@ impl<W: io::Write> Sim<'_, W> {
             minutes,
             centi,
         };
+        let article = self.scale.article;
         match form {
+            // The article's full-coverage training runs a day or two (集中轮训).
+            ClassForm::Concentrated if article && rng.random_bool(0.4) => {
+                shape(vocab::CONCENTRATED_TITLES, 2, school, 840, 1600)
+            }
+            ClassForm::Concentrated if article => {
+                shape(vocab::CONCENTRATED_TITLES, 2, school, 420, 800)
+            }
             ClassForm::Concentrated if rng.random_bool(0.3) => {
                 shape(vocab::CONCENTRATED_TITLES, 2, school, 420, 800)
             }

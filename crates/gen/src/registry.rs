@@ -295,6 +295,8 @@ impl<W: io::Write> Sim<'_, W> {
         member.frail = rng.random_bool(frail_odds);
         member.hardship = newcomer != Newcomer::Staff && rng.random_bool(0.015);
         member.probationary = probationary;
+        // The article's members use the study platforms more (its 灯塔大课堂, 学习强国).
+        let never = if self.scale.article { 0.05 } else { 0.35 };
         member.habit = match rng.random::<f64>() {
             _ if member.frail => {
                 if rng.random_bool(0.2) {
@@ -303,7 +305,7 @@ impl<W: io::Write> Sim<'_, W> {
                     Habit::Never
                 }
             }
-            r if r < 0.35 => Habit::Never,
+            r if r < never => Habit::Never,
             r if r < 0.65 => Habit::Monthly,
             r if r < 0.93 => Habit::Weekly,
             _ => Habit::Daily,
