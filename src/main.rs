@@ -421,7 +421,9 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
             if demo {
                 load_demo(pool.clone(), cli.time_zone, listen).await?;
             }
-            let key = audit.key(true)?.expect("a key is generated when none is found");
+            let key = audit
+                .key(true)?
+                .expect("a key is generated when none is found");
             serve(pool, options, cli.time_zone, listen, limits, stats, key).await
         }
         Command::Token(command) => token(pool, cli.time_zone, command).await,
@@ -552,7 +554,9 @@ fn key_generate(name: &str, out: Option<&Path>) -> anyhow::Result<()> {
 
 /// `partyedu checkpoint`: the note on standard output, exactly as stored.
 async fn checkpoint(pool: PgPool, source: &AuditKeySource) -> anyhow::Result<()> {
-    let key = source.key(true)?.expect("a key is generated when none is found");
+    let key = source
+        .key(true)?
+        .expect("a key is generated when none is found");
     let checkpoint = audit::checkpoint_now(&EventStore::new(pool), &key).await?;
     tracing::info!(size = checkpoint.head.size, "signed a checkpoint");
     print!("{}", checkpoint.note);
@@ -572,7 +576,10 @@ async fn verify_database(pool: PgPool, args: &VerifyArgs) -> anyhow::Result<()> 
     let store = EventStore::new(pool);
     let report =
         partyedu_audit::verify_database(&store, verifier.as_ref(), args.from, args.to).await?;
-    print!("{}", audit::database_report_text(&report, verifier.as_ref()));
+    print!(
+        "{}",
+        audit::database_report_text(&report, verifier.as_ref())
+    );
     match audit::first_problem(&report) {
         None => {
             println!("the log verifies");

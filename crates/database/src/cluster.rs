@@ -50,21 +50,27 @@ pub enum ClusterError {
     Failed(String),
 }
 
-/// The cluster's directory when nothing says otherwise: `$PARTYEDU_DATA_DIR/pg`, else
-/// `$XDG_DATA_HOME/partyedu/pg` (`~/.local/share/partyedu/pg`), or `/var/lib/partyedu/pg` for root.
+/// The cluster's directory when nothing says otherwise: `pg` in [`data_dir`].
 pub fn default_dir() -> PathBuf {
+    data_dir().join("pg")
+}
+
+/// partyedu's data directory (the private cluster, the generated audit key):
+/// `$PARTYEDU_DATA_DIR`, else `$XDG_DATA_HOME/partyedu` (`~/.local/share/partyedu`), or
+/// `/var/lib/partyedu` for root.
+pub fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PARTYEDU_DATA_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("pg");
+        return PathBuf::from(dir);
     }
     if is_root() {
-        return PathBuf::from("/var/lib/partyedu/pg");
+        return PathBuf::from("/var/lib/partyedu");
     }
     let data_home = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(std::env::temp_dir);
-    data_home.join("partyedu").join("pg")
+    data_home.join("partyedu")
 }
 
 /// A private cluster: where it lives, its binaries, and who it runs as.
