@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod fixture;
 mod openapi;
+mod pages;
 mod recording;
 mod statistics;
 mod transfer;

@@ -1,0 +1,685 @@
+//! Every label of the dashboard, one table per language, and the formatting of numbers and
+//! dates per language. A key missing from a table shows as `⟦key⟧` (the tests look for it).
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// `zh-CN` (the default) or `en`.
+    pub fn parse(text: &str) -> Option<Lang> {
+        match text {
+            "zh" | "zh-CN" | "zh-cn" => Some(Lang::Zh),
+            "en" | "en-US" | "en-GB" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The other language (for the switch link).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    fn table(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Lang::Zh => ZH,
+            Lang::En => EN,
+        }
+    }
+
+    /// The label of `key`.
+    pub fn t(self, key: &str) -> &'static str {
+        self.table()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .unwrap_or("⟦missing label⟧")
+    }
+
+    /// The label of an enum value (`group.frail`), else the value itself.
+    pub fn value(self, prefix: &str, value: &str) -> String {
+        let key = format!("{prefix}.{value}");
+        self.table()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or_else(|| value.to_owned(), |(_, v)| (*v).to_owned())
+    }
+
+    /// An integer with thousands separators (both languages group by three: 4,000).
+    pub fn int(self, n: i64) -> String {
+        let digits = n.unsigned_abs().to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if n < 0 { format!("-{out}") } else { out }
+    }
+
+    /// A share (0.9623) as a percentage with one decimal: 96.2%; a dash for none.
+    pub fn rate(self, rate: Option<f64>) -> String {
+        match rate {
+            Some(r) => format!("{:.1}%", r * 100.0),
+            None => "—".to_owned(),
+        }
+    }
+
+    /// Hours: 2.5, 32.
+    pub fn hours(self, hours: f64) -> String {
+        if hours.fract() == 0.0 {
+            format!("{hours:.0}")
+        } else {
+            let text = format!("{hours:.2}");
+            text.trim_end_matches('0').to_owned()
+        }
+    }
+
+    /// 2024年3月5日 / 5 Mar 2024.
+    pub fn date(self, date: NaiveDate) -> String {
+        match self {
+            Lang::Zh => format!("{}年{}月{}日", date.year(), date.month(), date.day()),
+            Lang::En => format!(
+                "{} {} {}",
+                date.day(),
+                MONTHS[date.month0() as usize],
+                date.year()
+            ),
+        }
+    }
+
+    /// A date and a time of day in the timestamp's own offset.
+    pub fn datetime(self, at: DateTime<FixedOffset>) -> String {
+        format!("{} {}", self.date(at.date_naive()), at.format("%H:%M"))
+    }
+
+    /// An RFC 3339 text as a local date and time; unparseable text as it is.
+    pub fn timestamp(self, text: &str) -> String {
+        DateTime::parse_from_rfc3339(text).map_or_else(|_| text.to_owned(), |at| self.datetime(at))
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// 中文（默认）.
+pub const ZH: &[(&str, &str)] = &[
+    ("app.name", "党员教育培训台账"),
+    ("app.skip", "跳到正文"),
+    ("nav.overview", "总览"),
+    ("nav.coverage", "覆盖情况"),
+    ("nav.unreached", "未覆盖名单"),
+    ("nav.noncompliant", "学时未达标名单"),
+    ("nav.lectures", "专题党课"),
+    ("nav.frail", "困弱党员走访台账"),
+    ("nav.mobile", "流动党员联系台账"),
+    ("nav.wishes", "微心愿"),
+    ("nav.classes", "班次台账"),
+    ("nav.projections", "统计状态"),
+    ("nav.whatif", "规则对比"),
+    ("nav.log", "审计日志"),
+    ("nav.history", "学习档案"),
+    ("nav.main", "主导航"),
+    ("auth.signin", "登录"),
+    ("auth.signout", "退出"),
+    ("auth.token", "访问令牌"),
+    ("auth.token_hint", "请输入管理员发放的令牌（以 pe_ 开头）。"),
+    ("auth.bad_token", "令牌无效或已被吊销。"),
+    ("auth.role", "角色"),
+    ("auth.scope", "范围"),
+    ("auth.whole", "全街道"),
+    ("auth.signed_in_as", "当前用户"),
+    ("basis.title", "统计口径"),
+    ("basis.org", "组织"),
+    ("basis.year", "年度"),
+    ("basis.rules", "规则集"),
+    ("basis.version", "版本"),
+    ("basis.as_of", "统计截至"),
+    ("basis.position", "日志位置"),
+    ("basis.live", "最新"),
+    ("basis.reference_date", "参照日期"),
+    ("basis.group", "群体"),
+    ("basis.apply", "应用"),
+    ("basis.reset", "恢复最新"),
+    ("basis.as_of_hint", "留空表示最新"),
+    ("basis.whatif", "按其他规则集试算"),
+    ("lang.switch", "English"),
+    ("lang.label", "语言"),
+    ("export.csv", "导出 CSV"),
+    ("export.xlsx", "导出 Excel"),
+    ("export.label", "导出"),
+    ("list.rows", "共 {n} 条"),
+    ("list.shown", "显示第 {from}–{to} 条"),
+    ("list.prev", "上一页"),
+    ("list.next", "下一页"),
+    ("list.empty", "无记录"),
+    ("list.order", "按组织和编号排列，不作个人排名。"),
+    ("page.overview", "年度总览"),
+    ("page.coverage", "覆盖与达标情况"),
+    ("page.unreached", "未覆盖党员名单"),
+    ("page.noncompliant", "学时未达标党员名单"),
+    ("page.lectures", "专题党课"),
+    ("page.frail", "困弱党员走访台账"),
+    ("page.mobile", "流动党员联系台账"),
+    ("page.wishes", "微心愿认领情况"),
+    ("page.classes", "班次台账"),
+    ("page.projections", "统计状态"),
+    ("page.whatif", "规则集对比"),
+    ("page.log", "审计日志"),
+    ("page.event", "事件记录"),
+    ("page.history", "党员学习档案"),
+    ("page.error", "出错了"),
+    ("page.signin", "登录"),
+    ("fig.classes", "举办班次"),
+    ("fig.field_trips", "现场教学"),
+    ("fig.party_lectures", "专题党课"),
+    ("fig.leader_lectures", "街道领导讲党课"),
+    ("fig.members", "党员人数"),
+    ("fig.members_reached", "已覆盖党员"),
+    ("fig.home_visits", "走访困弱党员"),
+    ("fig.wishes_claimed", "认领微心愿"),
+    ("fig.wishes_fulfilled", "完成微心愿"),
+    ("col.org", "组织"),
+    ("col.org_id", "组织编号"),
+    ("col.group", "群体"),
+    ("col.in_scope", "应覆盖人数"),
+    ("col.reached", "已覆盖"),
+    ("col.reached_rate", "覆盖率"),
+    ("col.compliant", "学时达标"),
+    ("col.compliant_rate", "达标率"),
+    ("col.unreached", "未覆盖"),
+    ("col.noncompliant", "未达标"),
+    ("col.member_id", "党员编号"),
+    ("col.name", "姓名"),
+    ("col.groups", "所属群体"),
+    ("col.credited_hours", "已计学时"),
+    ("col.required_hours", "应修学时"),
+    ("col.lectures", "党课次数"),
+    ("col.study_hours", "学时"),
+    ("col.unique_attendees", "听课人数"),
+    ("col.roles", "职务"),
+    ("col.last_visit", "最近走访"),
+    ("col.days_since", "距今天数"),
+    ("col.overdue", "是否逾期"),
+    ("col.since", "外出时间"),
+    ("col.destination", "去向"),
+    ("col.buddy", "联系人"),
+    ("col.last_contact", "最近联系"),
+    ("col.class_id", "班次编号"),
+    ("col.title", "名称"),
+    ("col.form", "形式"),
+    ("col.organizer", "举办组织"),
+    ("col.venue", "地点"),
+    ("col.occurred_at", "时间"),
+    ("col.attendees", "参学人数"),
+    ("col.voided", "已作废"),
+    ("col.kind", "类别"),
+    ("col.record", "记录"),
+    ("col.credited", "计入学时"),
+    ("col.event", "事件"),
+    ("col.void_reason", "作废原因"),
+    ("col.open", "待认领"),
+    ("col.claimed", "已认领"),
+    ("col.fulfilled", "已完成"),
+    ("col.withdrawn", "已撤回"),
+    ("col.claimed_in_year", "本年认领"),
+    ("col.fulfilled_in_year", "本年完成"),
+    ("col.category", "类别"),
+    ("col.grid", "网格"),
+    ("col.position", "位置"),
+    ("col.recorded_at", "记录时间"),
+    ("col.stream", "流"),
+    ("col.type", "事件类型"),
+    ("col.actor", "记录人"),
+    ("col.version", "版本"),
+    ("col.projection", "统计模型"),
+    ("col.generation", "代次"),
+    ("col.checkpoint", "已处理到"),
+    ("col.lag_events", "待处理事件"),
+    ("col.lag_seconds", "延迟（秒）"),
+    ("col.updated_at", "更新时间"),
+    ("col.rebuild", "重建进度"),
+    ("col.year", "年度"),
+    ("col.live", "现行规则"),
+    ("col.other", "对比规则"),
+    ("col.changed", "有变化"),
+    ("col.speaker", "主讲人"),
+    ("col.data", "内容"),
+    ("col.metadata", "元数据"),
+    ("col.event_id", "事件编号"),
+    ("col.value", "数值"),
+    ("yes", "是"),
+    ("no", "否"),
+    ("overdue", "逾期"),
+    ("never", "从未"),
+    ("changed", "有变化"),
+    (
+        "note.coverage",
+        "覆盖：本年至少参加一次计入学时的学习；达标：学时和集中培训次数达到要求。点击数字查看对应名单。",
+    ),
+    (
+        "note.coverage_links",
+        "“已覆盖”“达标”两列的数字链接到其余党员（未覆盖、未达标）名单。",
+    ),
+    ("note.frail", "超过规则集规定天数未走访的标记为逾期。"),
+    ("note.mobile", "超过规则集规定天数未联系的标记为逾期。"),
+    (
+        "note.whatif",
+        "同一口径下现行规则集与对比规则集的覆盖与达标人数；变化的单元格已标出。",
+    ),
+    ("note.whatif_changed", "有变化的单元格数"),
+    ("note.only_changed", "只看有变化的"),
+    ("note.show_all", "显示全部"),
+    (
+        "note.log_scope",
+        "审计日志只对全街道范围的审计员和管理员开放。",
+    ),
+    ("note.record_api", "审计接口中的该记录"),
+    ("note.missing_lecture", "本年尚未讲党课的领导"),
+    ("note.wish_by_category", "按类别"),
+    ("note.wish_by_grid", "按网格"),
+    ("note.wish_totals", "合计"),
+    ("note.years", "各年度学时"),
+    ("note.entries", "学习记录"),
+    ("note.rebuild_none", "无"),
+    ("note.chart", "各组织覆盖率与达标率"),
+    ("note.children", "下级组织"),
+    ("note.up", "上级组织"),
+    ("note.by_group", "按群体"),
+    ("note.print", "打印"),
+    ("note.page_of", "第 {p} 页"),
+    ("note.tabulator", "制表人"),
+    ("note.reviewer", "审核人"),
+    ("filter.type", "事件类型"),
+    ("filter.stream", "流"),
+    ("filter.from", "起始日期"),
+    ("filter.after", "起始位置之后"),
+    ("filter.any", "全部"),
+    ("filter.form", "形式"),
+    ("filter.other", "对比规则集"),
+    ("error.403", "当前令牌无权查看此页面。"),
+    ("error.404", "没有找到。"),
+    ("error.400", "请求参数有误。"),
+    ("error.503", "统计尚未处理到所请求的日志位置，请稍后再试。"),
+    ("error.500", "服务器出错，原因已写入服务器日志。"),
+    ("group.all", "全体党员"),
+    ("group.committee", "两委成员"),
+    ("group.grid_secretary", "网格党支部书记"),
+    ("group.frail", "困弱党员"),
+    ("group.mobile", "流动党员"),
+    ("group.ordinary", "普通党员"),
+    ("form.concentrated", "集中培训"),
+    ("form.seminar", "专题研讨"),
+    ("form.online", "线上学习"),
+    ("form.field_trip", "现场教学"),
+    ("form.forum", "论坛"),
+    ("form.competition", "知识竞赛"),
+    ("form.night_school", "夜校"),
+    ("kind.class", "培训班"),
+    ("kind.party_lecture", "专题党课"),
+    ("kind.home_visit", "上门送学"),
+    ("kind.online_study", "线上学习"),
+    ("kind.org_life_meeting", "组织生活会"),
+    ("role.subdistrict_leader", "街道领导"),
+    ("role.community_secretary", "社区书记"),
+    ("role.committee_member", "两委成员"),
+    ("role.grid_secretary", "网格党支部书记"),
+    ("role.branch_secretary", "支部书记"),
+    ("role.party_group_leader", "党小组长"),
+    ("token.recorder", "记录员"),
+    ("token.viewer", "查看者"),
+    ("token.auditor", "审计员"),
+    ("token.admin", "管理员"),
+    ("orgkind.subdistrict", "街道"),
+    ("orgkind.community", "社区"),
+    ("orgkind.grid_branch", "网格党支部"),
+    ("orgkind.party_group", "党小组"),
+    ("category.grid_patrol", "网格巡查"),
+    ("category.merchant_visit", "走访商户"),
+    ("category.dispute_mediation", "矛盾调解"),
+    ("category.volunteer_service", "志愿服务"),
+    ("category.other", "其他"),
+    ("purpose.home_study_delivery", "送学上门"),
+    ("purpose.books_delivered", "送书"),
+    ("purpose.care_visit", "关怀走访"),
+    ("purpose.political_birthday", "政治生日"),
+];
+
+/// English.
+pub const EN: &[(&str, &str)] = &[
+    ("app.name", "Party education records"),
+    ("app.skip", "Skip to content"),
+    ("nav.overview", "Overview"),
+    ("nav.coverage", "Coverage"),
+    ("nav.unreached", "Not reached"),
+    ("nav.noncompliant", "Short of hours"),
+    ("nav.lectures", "Party lectures"),
+    ("nav.frail", "Frail members' visits"),
+    ("nav.mobile", "Mobile members"),
+    ("nav.wishes", "Micro-wishes"),
+    ("nav.classes", "Class register"),
+    ("nav.projections", "Status"),
+    ("nav.whatif", "Rule comparison"),
+    ("nav.log", "Audit log"),
+    ("nav.history", "Study history"),
+    ("nav.main", "Main navigation"),
+    ("auth.signin", "Sign in"),
+    ("auth.signout", "Sign out"),
+    ("auth.token", "Access token"),
+    (
+        "auth.token_hint",
+        "Enter the token your administrator gave you (it starts with pe_).",
+    ),
+    ("auth.bad_token", "Unknown or revoked token."),
+    ("auth.role", "Role"),
+    ("auth.scope", "Scope"),
+    ("auth.whole", "whole subdistrict"),
+    ("auth.signed_in_as", "Signed in as"),
+    ("basis.title", "Basis"),
+    ("basis.org", "Org unit"),
+    ("basis.year", "Year"),
+    ("basis.rules", "Rule set"),
+    ("basis.version", "version"),
+    ("basis.as_of", "As of"),
+    ("basis.position", "log position"),
+    ("basis.live", "latest"),
+    ("basis.reference_date", "reference date"),
+    ("basis.group", "Group"),
+    ("basis.apply", "Apply"),
+    ("basis.reset", "Back to latest"),
+    ("basis.as_of_hint", "empty for the latest"),
+    ("basis.whatif", "what-if under another rule set"),
+    ("lang.switch", "中文"),
+    ("lang.label", "Language"),
+    ("export.csv", "CSV"),
+    ("export.xlsx", "Excel"),
+    ("export.label", "Export"),
+    ("list.rows", "{n} rows"),
+    ("list.shown", "showing {from}–{to}"),
+    ("list.prev", "Previous"),
+    ("list.next", "Next"),
+    ("list.empty", "Nothing to list"),
+    (
+        "list.order",
+        "Ordered by org unit and id; nobody is ranked.",
+    ),
+    ("page.overview", "The year at a glance"),
+    ("page.coverage", "Coverage and compliance"),
+    ("page.unreached", "Members not reached"),
+    ("page.noncompliant", "Members short of their study hours"),
+    ("page.lectures", "Party lectures"),
+    ("page.frail", "Frail members' home visits"),
+    ("page.mobile", "Mobile members' contacts"),
+    ("page.wishes", "Micro-wish board"),
+    ("page.classes", "Class register"),
+    ("page.projections", "Projections' status"),
+    ("page.whatif", "Two rule sets compared"),
+    ("page.log", "Audit log"),
+    ("page.event", "Stored event"),
+    ("page.history", "Member's study history"),
+    ("page.error", "Something went wrong"),
+    ("page.signin", "Sign in"),
+    ("fig.classes", "Classes held"),
+    ("fig.field_trips", "Field trips"),
+    ("fig.party_lectures", "Party lectures"),
+    ("fig.leader_lectures", "Lectures by subdistrict leaders"),
+    ("fig.members", "Members"),
+    ("fig.members_reached", "Members reached"),
+    ("fig.home_visits", "Home visits"),
+    ("fig.wishes_claimed", "Wishes claimed"),
+    ("fig.wishes_fulfilled", "Wishes fulfilled"),
+    ("col.org", "Org unit"),
+    ("col.org_id", "Org id"),
+    ("col.group", "Group"),
+    ("col.in_scope", "Members"),
+    ("col.reached", "Reached"),
+    ("col.reached_rate", "Reached %"),
+    ("col.compliant", "Compliant"),
+    ("col.compliant_rate", "Compliant %"),
+    ("col.unreached", "Not reached"),
+    ("col.noncompliant", "Short of hours"),
+    ("col.member_id", "Member id"),
+    ("col.name", "Name"),
+    ("col.groups", "Groups"),
+    ("col.credited_hours", "Credited hours"),
+    ("col.required_hours", "Required hours"),
+    ("col.lectures", "Lectures"),
+    ("col.study_hours", "Hours"),
+    ("col.unique_attendees", "Attendees"),
+    ("col.roles", "Roles"),
+    ("col.last_visit", "Last visit"),
+    ("col.days_since", "Days since"),
+    ("col.overdue", "Overdue"),
+    ("col.since", "Away since"),
+    ("col.destination", "Destination"),
+    ("col.buddy", "Buddy"),
+    ("col.last_contact", "Last contact"),
+    ("col.class_id", "Class id"),
+    ("col.title", "Title"),
+    ("col.form", "Form"),
+    ("col.organizer", "Organiser"),
+    ("col.venue", "Venue"),
+    ("col.occurred_at", "When"),
+    ("col.attendees", "Attendees"),
+    ("col.voided", "Voided"),
+    ("col.kind", "Kind"),
+    ("col.record", "Record"),
+    ("col.credited", "Credited"),
+    ("col.event", "Event"),
+    ("col.void_reason", "Void reason"),
+    ("col.open", "Open"),
+    ("col.claimed", "Claimed"),
+    ("col.fulfilled", "Fulfilled"),
+    ("col.withdrawn", "Withdrawn"),
+    ("col.claimed_in_year", "Claimed this year"),
+    ("col.fulfilled_in_year", "Fulfilled this year"),
+    ("col.category", "Category"),
+    ("col.grid", "Grid"),
+    ("col.position", "Position"),
+    ("col.recorded_at", "Recorded at"),
+    ("col.stream", "Stream"),
+    ("col.type", "Event type"),
+    ("col.actor", "Recorded by"),
+    ("col.version", "Version"),
+    ("col.projection", "Projection"),
+    ("col.generation", "Generation"),
+    ("col.checkpoint", "Checkpoint"),
+    ("col.lag_events", "Lag (events)"),
+    ("col.lag_seconds", "Lag (seconds)"),
+    ("col.updated_at", "Updated at"),
+    ("col.rebuild", "Rebuild"),
+    ("col.year", "Year"),
+    ("col.live", "Live rules"),
+    ("col.other", "Other rules"),
+    ("col.changed", "Changed"),
+    ("col.speaker", "Speaker"),
+    ("col.data", "Data"),
+    ("col.metadata", "Metadata"),
+    ("col.event_id", "Event id"),
+    ("col.value", "Value"),
+    ("yes", "yes"),
+    ("no", "no"),
+    ("overdue", "overdue"),
+    ("never", "never"),
+    ("changed", "changed"),
+    (
+        "note.coverage",
+        "Reached: credited study at least once this year; compliant: the hours and concentrated classes required. Every figure opens the members behind it.",
+    ),
+    (
+        "note.coverage_links",
+        "The Reached and Compliant figures open the other members (not reached, short of hours).",
+    ),
+    (
+        "note.frail",
+        "Marked overdue when not visited within the rule set's number of days.",
+    ),
+    (
+        "note.mobile",
+        "Marked overdue when not contacted within the rule set's number of days.",
+    ),
+    (
+        "note.whatif",
+        "Coverage and compliance under the live rule set and another one, on the same basis; changed cells are marked.",
+    ),
+    ("note.whatif_changed", "Changed cells"),
+    ("note.only_changed", "Only changed rows"),
+    ("note.show_all", "All rows"),
+    (
+        "note.log_scope",
+        "The audit log is open to auditors and admins with a whole-subdistrict token.",
+    ),
+    ("note.record_api", "This record in the audit API"),
+    (
+        "note.missing_lecture",
+        "Leaders who have given no party lecture this year",
+    ),
+    ("note.wish_by_category", "By category"),
+    ("note.wish_by_grid", "By grid"),
+    ("note.wish_totals", "Totals"),
+    ("note.years", "Hours per year"),
+    ("note.entries", "Records"),
+    ("note.rebuild_none", "none"),
+    ("note.chart", "Reached and compliant shares per org unit"),
+    ("note.children", "Units below"),
+    ("note.up", "Up one level"),
+    ("note.by_group", "By group"),
+    ("note.print", "Print"),
+    ("note.page_of", "Page {p}"),
+    ("note.tabulator", "Prepared by"),
+    ("note.reviewer", "Reviewed by"),
+    ("filter.type", "Event type"),
+    ("filter.stream", "Stream"),
+    ("filter.from", "From date"),
+    ("filter.after", "After position"),
+    ("filter.any", "any"),
+    ("filter.form", "Form"),
+    ("filter.other", "Other rule set"),
+    ("error.403", "This token may not see this page."),
+    ("error.404", "Not found."),
+    ("error.400", "A parameter of the request is wrong."),
+    (
+        "error.503",
+        "The statistics have not reached the log position asked for yet; try again shortly.",
+    ),
+    ("error.500", "Server error; the server log has the cause."),
+    ("group.all", "All members"),
+    ("group.committee", "Committee members"),
+    ("group.grid_secretary", "Grid branch secretaries"),
+    ("group.frail", "Frail members"),
+    ("group.mobile", "Mobile members"),
+    ("group.ordinary", "Ordinary members"),
+    ("form.concentrated", "Concentrated class"),
+    ("form.seminar", "Seminar"),
+    ("form.online", "Online"),
+    ("form.field_trip", "Field trip"),
+    ("form.forum", "Forum"),
+    ("form.competition", "Competition"),
+    ("form.night_school", "Night school"),
+    ("kind.class", "Class"),
+    ("kind.party_lecture", "Party lecture"),
+    ("kind.home_visit", "Home study visit"),
+    ("kind.online_study", "Online study"),
+    ("kind.org_life_meeting", "Org life meeting"),
+    ("role.subdistrict_leader", "Subdistrict leader"),
+    ("role.community_secretary", "Community secretary"),
+    ("role.committee_member", "Committee member"),
+    ("role.grid_secretary", "Grid branch secretary"),
+    ("role.branch_secretary", "Branch secretary"),
+    ("role.party_group_leader", "Party group leader"),
+    ("token.recorder", "Recorder"),
+    ("token.viewer", "Viewer"),
+    ("token.auditor", "Auditor"),
+    ("token.admin", "Admin"),
+    ("orgkind.subdistrict", "Subdistrict"),
+    ("orgkind.community", "Community"),
+    ("orgkind.grid_branch", "Grid branch"),
+    ("orgkind.party_group", "Party group"),
+    ("category.grid_patrol", "Grid patrol"),
+    ("category.merchant_visit", "Merchant visit"),
+    ("category.dispute_mediation", "Dispute mediation"),
+    ("category.volunteer_service", "Volunteer service"),
+    ("category.other", "Other"),
+    ("purpose.home_study_delivery", "Study delivered at home"),
+    ("purpose.books_delivered", "Books delivered"),
+    ("purpose.care_visit", "Care visit"),
+    ("purpose.political_birthday", "Political birthday"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn keys(table: &[(&'static str, &'static str)]) -> BTreeSet<&'static str> {
+        let set: BTreeSet<_> = table.iter().map(|(k, _)| *k).collect();
+        assert_eq!(set.len(), table.len(), "a key appears twice");
+        set
+    }
+
+    #[test]
+    fn both_tables_have_the_same_keys_and_no_empty_label() {
+        assert_eq!(keys(ZH), keys(EN));
+        for (key, value) in ZH.iter().chain(EN) {
+            assert!(!value.trim().is_empty(), "{key} is empty");
+        }
+    }
+
+    #[test]
+    fn every_enum_value_has_a_label() {
+        use partyedu_domain::kinds::{ClassForm, OrgKind, Role, VisitPurpose, WishCategory};
+        for lang in [Lang::Zh, Lang::En] {
+            let has = |key: String| lang.table().iter().any(|(k, _)| *k == key);
+            for g in partyedu_projections::query::GROUPS {
+                assert!(has(format!("group.{g}")));
+            }
+            for f in ClassForm::ALL {
+                assert!(has(format!("form.{}", f.as_str())));
+            }
+            for r in Role::ALL {
+                assert!(has(format!("role.{}", r.as_str())));
+            }
+            for k in OrgKind::ALL {
+                assert!(has(format!("orgkind.{}", k.as_str())));
+            }
+            for c in WishCategory::ALL {
+                assert!(has(format!("category.{}", c.as_str())));
+            }
+            for p in VisitPurpose::ALL {
+                assert!(has(format!("purpose.{}", p.as_str())));
+            }
+            for r in crate::auth::Role::ALL {
+                assert!(has(format!("token.{}", r.as_str())));
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_and_dates_per_language() {
+        assert_eq!(Lang::Zh.int(4000), "4,000");
+        assert_eq!(Lang::En.int(1234567), "1,234,567");
+        assert_eq!(Lang::En.int(-12), "-12");
+        assert_eq!(Lang::Zh.rate(Some(0.9623)), "96.2%");
+        assert_eq!(Lang::Zh.hours(2.5), "2.5");
+        assert_eq!(Lang::Zh.hours(32.0), "32");
+        let day = NaiveDate::from_ymd_opt(2024, 3, 5).unwrap();
+        assert_eq!(Lang::Zh.date(day), "2024年3月5日");
+        assert_eq!(Lang::En.date(day), "5 Mar 2024");
+    }
+}
