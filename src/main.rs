@@ -234,7 +234,6 @@ enum Command {
     /// database. Exits non-zero naming the first bad position (or line) and what is wrong.
     #[command(after_help = "Examples:\n  \
         partyedu verify\n  \
-        partyedu verify --from 1841 --to 90000\n  \
         partyedu verify --file export.ndjson --checkpoint checkpoint.txt --public-key key.txt\n  \
         partyedu verify --proof proof.json --public-key key.txt")]
     Verify(VerifyArgs),

@@ -107,16 +107,13 @@ impl std::fmt::Display for KeyPlace {
 /// Why the operator's key could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("the audit key from {place}: {source}")]
+    #[error("the audit key from {place}: {cause}")]
     Bad {
         place: KeyPlace,
-        source: partyedu_audit::NoteError,
+        cause: partyedu_audit::NoteError,
     },
-    #[error("writing the audit key to {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("writing the audit key to {path}: {cause}")]
+    Write { path: String, cause: std::io::Error },
 }
 
 /// The operator's key: from `file` when given, else the private key `text` (the value of
@@ -130,7 +127,7 @@ pub fn load_signer(
     origin: &str,
     generate: bool,
 ) -> Result<Option<(Signer, KeyPlace)>, KeyError> {
-    let bad = |place: KeyPlace| move |source| KeyError::Bad { place, source };
+    let bad = |place: KeyPlace| move |cause| KeyError::Bad { place, cause };
     if let Some(file) = file {
         let place = KeyPlace::File(file.to_owned());
         let signer = Signer::from_file(file).map_err(bad(place.clone()))?;
@@ -154,9 +151,7 @@ pub fn load_signer(
     match write_private_key(&path, &signer.to_private_text()) {
         Ok(()) => Ok(Some((signer, place))),
         // Another process generated one at the same moment: use that one.
-        Err(KeyError::Write { source, .. })
-            if source.kind() == std::io::ErrorKind::AlreadyExists =>
-        {
+        Err(KeyError::Write { cause, .. }) if cause.kind() == std::io::ErrorKind::AlreadyExists => {
             let place = KeyPlace::DataDir(path.clone());
             let signer = Signer::from_file(&path).map_err(bad(place.clone()))?;
             Ok(Some((signer, place)))
@@ -169,9 +164,9 @@ pub fn load_signer(
 /// an existing one. The file appears whole or not at all (written aside, then linked), so a
 /// process reading it at the same moment never sees half a key.
 pub fn write_private_key(path: &FsPath, text: &str) -> Result<(), KeyError> {
-    let failed = |source| KeyError::Write {
+    let failed = |cause| KeyError::Write {
         path: path.display().to_string(),
-        source,
+        cause,
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(failed)?;
