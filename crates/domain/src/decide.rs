@@ -65,6 +65,15 @@ impl ParseError {
 }
 
 impl State {
+    /// Applies what [`State::decide`] accepted as if it were stored (its positions not known
+    /// yet), so that the next batch of one group commit is judged after it. Apply it to a
+    /// copy: the state itself folds the events, with their positions, from the log.
+    pub fn accept(&mut self, decided: &[Decided]) {
+        for d in decided.iter().filter(|d| !d.already_stored) {
+            self.apply(&d.event, d.event_id);
+        }
+    }
+
     /// Judges a batch in order: each event sees the ones before it. All or nothing: either
     /// every event is accepted, or the rejections of all events are returned. Later events
     /// are judged as if the earlier ones had been accepted, so one mistake is reported once.

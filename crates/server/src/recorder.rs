@@ -7,6 +7,11 @@
 //! decides, appends and commits. Recording volume is small; the lock makes two claims of one
 //! wish a sequence in which the second sees the first. Every instance keeps its own state and
 //! catches up under the lock, so several instances may record against one database.
+//!
+//! Recordings that arrive while another holds the lock share its successor's transaction (a
+//! group commit): they are judged one after another against the state as the earlier ones
+//! leave it, each answered with its own result or refusal, and committed together. A refusal
+//! is judged in memory and touches no other's; a failed commit acknowledges none of the group.
 
 use chrono::{DateTime, Utc};
 use partyedu_domain::{Date, Decided, Event, Id, Proposed, Rejection, State, StoredFact, Upcaster};
@@ -16,8 +21,9 @@ use partyedu_store::{
 };
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 use uuid::Uuid;
 
 /// The advisory lock every recording holds until it commits ("partyedu" in ASCII).
@@ -57,13 +63,54 @@ pub enum RecordError {
     Database(#[from] sqlx::Error),
     #[error("stored event at position {position} cannot be read: {problem}")]
     Unreadable { position: i64, problem: String },
+    /// The group commit this recording shared failed; nothing of the group was stored.
+    #[error("the shared commit failed, nothing was stored: {0}")]
+    GroupFailed(String),
+}
+
+/// A group commit takes at most this many events (positions are `xid * 65536 + n`).
+const GROUP_EVENTS: usize = 60_000;
+
+/// How one recording of a group went.
+enum Step {
+    /// Appended in the group's transaction: stored if the group commits.
+    Appended(Vec<Appended>),
+    /// Stored before (an idempotent retry), or nothing new to store.
+    Original(Vec<Appended>),
+    /// Refused without touching the transaction.
+    Refused(RecordError),
+    /// A statement failed: the transaction, and the group, are lost.
+    Broken(RecordError),
+}
+
+/// The answer of a recording, when its group has given it.
+fn ready(
+    answer: &mut oneshot::Receiver<Result<Vec<Appended>, RecordError>>,
+) -> Option<Result<Vec<Appended>, RecordError>> {
+    match answer.try_recv() {
+        Ok(result) => Some(result),
+        Err(oneshot::error::TryRecvError::Empty) => None,
+        // Every group answers all it takes; this only guards against an endless wait.
+        Err(oneshot::error::TryRecvError::Closed) => Some(Err(RecordError::GroupFailed(
+            "its group ended without an answer".to_owned(),
+        ))),
+    }
+}
+
+/// A recording waiting for its group commit, and where its answer goes.
+struct Pending {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Vec<Appended>, RecordError>>,
 }
 
 /// Records batches; one per process, shared by every request.
 #[derive(Clone)]
 pub struct Recorder {
     store: EventStore,
+    /// Held by whoever records (the group's leader), imports and warm-ups.
     state: Arc<Mutex<State>>,
+    /// Recordings not yet taken into a group.
+    queue: Arc<std::sync::Mutex<Vec<Pending>>>,
     upcaster: Arc<Upcaster>,
 }
 
@@ -78,6 +125,7 @@ impl Recorder {
         Self {
             store,
             state: Arc::new(Mutex::new(State::new(tz))),
+            queue: Arc::default(),
             upcaster: Arc::new(upcaster),
         }
     }
@@ -94,41 +142,145 @@ impl Recorder {
     /// in the order submitted (for an event id already stored with the same content, the
     /// stored record).
     pub async fn record(&self, submission: Submission) -> Result<Vec<RecordedEvent>, RecordError> {
-        let mut state = self.state.lock().await;
-        let mut tx = self.store.pool().begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(RECORDING_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        self.catch_up(&mut tx, &mut state).await?;
+        let named: Vec<Uuid> = submission
+            .events
+            .iter()
+            .filter_map(|s| s.event_id)
+            .collect();
+        let (reply, mut answer) = oneshot::channel();
+        self.lock_queue().push(Pending { submission, reply });
+        // Whoever holds the state records every queued recording, ours among them or not; a
+        // waiter that finds its answer ready when it gets the lock has nothing left to do.
+        let appended = loop {
+            if let Some(result) = ready(&mut answer) {
+                break result;
+            }
+            let mut state = self.state.clone().lock_owned().await;
+            if let Some(result) = ready(&mut answer) {
+                break result;
+            }
+            let group = self.next_group();
+            // On a task of its own: a client that hangs up must not cut short a transaction
+            // that carries other clients' recordings (nor leave them unsure of its commit).
+            let recorder = self.clone();
+            let _ =
+                tokio::spawn(async move { recorder.record_group(&mut state, group).await }).await;
+        }?;
+        self.records(&appended, &named).await
+    }
 
-        let fingerprint = fingerprint(&submission.events);
-        if let Some(key) = &submission.idempotency_key
-            && let Some(original) = self
-                .store
-                .idempotent_result(&mut tx, key, &fingerprint)
-                .await?
-        {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        // A panic while holding this lock cannot leave the queue half-changed (push/drain).
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The oldest queued recordings, up to [`GROUP_EVENTS`] events (at least one, if any).
+    fn next_group(&self) -> Vec<Pending> {
+        let mut queue = self.lock_queue();
+        let mut events = 0;
+        let take = queue
+            .iter()
+            .take_while(|p| {
+                events += p.submission.events.len();
+                events <= GROUP_EVENTS
+            })
+            .count()
+            .max(1)
+            .min(queue.len());
+        queue.drain(..take).collect()
+    }
+
+    /// Judges and appends `group` in one transaction, in order, and answers each.
+    async fn record_group(&self, state: &mut State, group: Vec<Pending>) {
+        let mut waiting: VecDeque<Pending> = group.into();
+        let mut judged: Vec<(Pending, Step)> = Vec::new();
+        let committed = async {
+            let mut tx = self.store.pool().begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(RECORDING_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            self.catch_up(&mut tx, state).await?;
+            // Each recording is judged after the accepted ones before it, on a copy: the state
+            // itself folds them from the log once they are committed.
+            let mut scratch = state.clone();
+            while let Some(pending) = waiting.pop_front() {
+                let step = self
+                    .record_one(&mut tx, &mut scratch, &pending.submission)
+                    .await;
+                if let Step::Broken(err) = step {
+                    // The transaction is aborted: the group fails with it.
+                    let why = err.to_string();
+                    judged.push((pending, Step::Broken(err)));
+                    return Err(RecordError::GroupFailed(why));
+                }
+                judged.push((pending, step));
+            }
             tx.commit().await?;
-            return self.records(&original, &submission.events).await;
+            Ok::<_, RecordError>(())
         }
-
-        let new_events = judge(&state, &submission)?;
-        let appended = if new_events.is_empty() {
-            Vec::new()
-        } else {
-            let batch = AppendBatch {
-                events: new_events,
-                expected: Vec::new(),
-                idempotency_key: submission.idempotency_key.clone(),
-                fingerprint: Some(fingerprint),
+        .await;
+        let failure = committed.err().map(|e| e.to_string());
+        match &failure {
+            None => self.store.announce_commit(),
+            Some(why) => tracing::warn!(error = why, "a group commit failed"),
+        }
+        for (pending, step) in judged {
+            let answer = match (step, &failure) {
+                (Step::Appended(_), Some(why)) => Err(RecordError::GroupFailed(why.clone())),
+                (Step::Appended(appended) | Step::Original(appended), _) => Ok(appended),
+                (Step::Refused(err) | Step::Broken(err), _) => Err(err),
             };
-            self.store.append_in(&mut tx, &batch).await?
+            let _ = pending.reply.send(answer);
+        }
+        // Those the group did not reach before it failed.
+        for pending in waiting {
+            let why = failure.clone().unwrap_or_default();
+            let _ = pending.reply.send(Err(RecordError::GroupFailed(why)));
+        }
+    }
+
+    /// One recording of a group: its idempotent original, or judged on `scratch` and appended
+    /// in the group's transaction (then accepted into `scratch` for the next one).
+    async fn record_one(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        scratch: &mut State,
+        submission: &Submission,
+    ) -> Step {
+        let fingerprint = fingerprint(&submission.events);
+        if let Some(key) = &submission.idempotency_key {
+            match self.store.idempotent_result(tx, key, &fingerprint).await {
+                Ok(Some(original)) => return Step::Original(original),
+                Ok(None) => {}
+                Err(err @ AppendError::Database(_)) => return Step::Broken(err.into()),
+                Err(err) => return Step::Refused(err.into()),
+            }
+        }
+        let (decided, new_events) = match judge(scratch, submission) {
+            Ok(judged) => judged,
+            Err(err) => return Step::Refused(err),
         };
-        tx.commit().await?;
-        self.store.announce_commit();
-        drop(state);
-        self.records(&appended, &submission.events).await
+        if new_events.is_empty() {
+            return Step::Original(Vec::new());
+        }
+        let batch = AppendBatch {
+            events: new_events,
+            expected: Vec::new(),
+            idempotency_key: submission.idempotency_key.clone(),
+            fingerprint: Some(fingerprint),
+        };
+        match self.store.append_in(tx, &batch).await {
+            Ok(appended) => {
+                scratch.accept(&decided);
+                Step::Appended(appended)
+            }
+            // Judged before any statement: the transaction is untouched.
+            Err(err @ AppendError::BatchSize { .. }) => Step::Refused(err.into()),
+            Err(err) => Step::Broken(err.into()),
+        }
     }
 
     /// The stored records of a recording: what it appended, and the already stored events
@@ -136,10 +288,10 @@ impl Recorder {
     async fn records(
         &self,
         appended: &[Appended],
-        submitted: &[Submitted],
+        named: &[Uuid],
     ) -> Result<Vec<RecordedEvent>, RecordError> {
         let mut ids: Vec<Uuid> = appended.iter().map(|a| a.event_id).collect();
-        ids.extend(submitted.iter().filter_map(|s| s.event_id));
+        ids.extend(named);
         ids.sort_unstable();
         ids.dedup();
         Ok(self.store.events_by_id(&ids).await?)
@@ -179,7 +331,7 @@ impl Recorder {
             .await?;
         let result = async {
             self.catch_up(&mut lock, &mut state).await?;
-            let new_events = judge(&state, &submission)?;
+            let (_, new_events) = judge(&state, &submission)?;
             let total = new_events.len();
             progress(0, total);
             let mut stored = 0;
@@ -237,9 +389,13 @@ impl Recorder {
     }
 }
 
-/// Decides a submission against `state` and checks the recorder's scope; returns the events
-/// to append (an event id already stored with the same content is not appended again).
-fn judge(state: &State, submission: &Submission) -> Result<Vec<NewEvent>, RecordError> {
+/// Decides a submission against `state` and checks the recorder's scope; returns what was
+/// decided and the events to append (an event id already stored with the same content is not
+/// appended again).
+fn judge(
+    state: &State,
+    submission: &Submission,
+) -> Result<(Vec<Decided>, Vec<NewEvent>), RecordError> {
     let tz = state.tz();
     let today = Date::from_naive(Utc::now().with_timezone(&tz).date_naive());
     let proposed = submission
@@ -256,12 +412,13 @@ fn judge(state: &State, submission: &Submission) -> Result<Vec<NewEvent>, Record
     if let Some(root) = &submission.scope {
         check_scope(state, root, &decided)?;
     }
-    Ok(decided
+    let new_events = decided
         .iter()
         .zip(&submission.events)
         .filter(|(d, _)| !d.already_stored)
         .map(|(d, s)| new_event(d, s))
-        .collect())
+        .collect();
+    Ok((decided, new_events))
 }
 
 /// A recorder scoped to an org subtree touches only org units inside it and members whose

@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod fixture;
+mod group_commit;
 mod openapi;
 mod pages;
 mod recording;
