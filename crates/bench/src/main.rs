@@ -1,6 +1,6 @@
 //! `partyedu-bench`: the event store's append against the raw PostgreSQL ceiling (the default
 //! mode, `appends`), and the projections' rebuild throughput, read ceiling and live lag
-//! (`projections`).
+//! (`projections`), and recording through HTTP (`recording`).
 //!
 //! Appends: one run, against a freshly created database: sequential single-event appends, 16
 //! concurrent writers, batches of 100, each next to a plain INSERT into a table of the same
@@ -11,6 +11,7 @@
 
 mod history;
 mod projections;
+mod recording;
 mod shapes;
 
 use anyhow::{Context, Result};
@@ -46,6 +47,9 @@ enum Mode {
     /// Load a generated history, then measure the raw read ceiling, the store's read path, a
     /// full rebuild of the facts projection (in a child process) and the live projector's lag.
     Projections(projections::Args),
+    /// One event per request through HTTP, 1 and 16 clients, beside the raw 16-client INSERT
+    /// ceiling of the same run.
+    Recording(recording::Args),
     /// Internal: one rebuild in this process, reported as one JSON line (run by `projections`).
     #[command(hide = true)]
     RebuildOnly(projections::RebuildArgs),
@@ -64,7 +68,7 @@ struct Args {
     rounds: u64,
 }
 
-const WRITERS: u64 = 16;
+pub(crate) const WRITERS: u64 = 16;
 const BATCH: u64 = 100;
 const GROWTH_FILL: u64 = 100_000;
 /// Appends per growth chunk: versions 1..=20 of a fresh stream (lengths 0..19, around 10).
@@ -82,6 +86,7 @@ async fn main() -> Result<()> {
     match cli.mode.unwrap_or(Mode::Appends(cli.appends)) {
         Mode::Appends(args) => appends(args).await,
         Mode::Projections(args) => projections::run(args).await,
+        Mode::Recording(args) => recording::run(args).await,
         Mode::RebuildOnly(args) => projections::rebuild_only(args).await,
     }
 }
@@ -321,7 +326,7 @@ async fn appends(args: Args) -> Result<()> {
 
 /// A table of the same columns, constraints and indexes as `events`, without triggers, with a
 /// `bigserial` position.
-async fn create_raw_table(pool: &PgPool) -> Result<()> {
+pub(crate) async fn create_raw_table(pool: &PgPool) -> Result<()> {
     for sql in [
         "CREATE TABLE raw_events (
             position        bigserial   PRIMARY KEY,
@@ -347,7 +352,7 @@ async fn create_raw_table(pool: &PgPool) -> Result<()> {
 /// Warms both sides up, then runs `rounds` rounds of `total / rounds` per side, alternating the
 /// order (ceiling first in even rounds, store first in odd ones), with a CHECKPOINT before each
 /// round so that no side pays for the other's dirty pages.
-async fn alternate<A, B>(
+pub(crate) async fn alternate<A, B>(
     admin: &PgPool,
     rounds: u64,
     total: u64,
