@@ -2,17 +2,17 @@
 //! members and their contacts, the micro-wish board, the class register, and a year's headline
 //! figures. Lists are ordered by id, never ranked: they show gaps, not league tables.
 
-use crate::query::{Scope, YearFacts, hours, lecture_tallies};
+use crate::query::{Scope, YearFacts, hours};
 use crate::rules::RuleSet;
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgPool, Row};
+use sqlx::{Acquire, PgConnection, Postgres, Row};
 use std::collections::BTreeMap;
 
 /// The latest valid, non-voided record of `kind` per member on or before the reference date.
 async fn last_record_dates(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     scope: &Scope,
     kind: &str,
 ) -> sqlx::Result<BTreeMap<String, NaiveDate>> {
@@ -26,7 +26,7 @@ async fn last_record_dates(
     .bind(kind)
     .bind(scope.reference_date)
     .bind(scope.as_of)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| Ok((r.try_get("member_id")?, r.try_get("last")?)))
@@ -47,12 +47,22 @@ pub struct FrailVisit {
 
 /// Frail members on the reference date with their last home visit.
 pub async fn frail_visits(
-    pool: &PgPool,
+    db: impl Acquire<'_, Database = Postgres>,
     scope: &Scope,
     rules: &RuleSet,
 ) -> sqlx::Result<Vec<FrailVisit>> {
-    let facts = YearFacts::load(pool, scope, None).await?;
-    let last = last_record_dates(pool, scope, "home_visit").await?;
+    let mut conn = db.acquire().await?;
+    frail_visits_on(&mut conn, scope, rules).await
+}
+
+/// [`frail_visits`] on a connection the caller holds.
+pub async fn frail_visits_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+) -> sqlx::Result<Vec<FrailVisit>> {
+    let facts = YearFacts::load(&mut *conn, scope, None).await?;
+    let last = last_record_dates(&mut *conn, scope, "home_visit").await?;
     let threshold = i64::from(rules.rules.ledgers.frail_visit_overdue_days);
     Ok(facts
         .population
@@ -89,12 +99,22 @@ pub struct MobileContact {
 
 /// Mobile members on the reference date with their buddy and last contact.
 pub async fn mobile_contacts(
-    pool: &PgPool,
+    db: impl Acquire<'_, Database = Postgres>,
     scope: &Scope,
     rules: &RuleSet,
 ) -> sqlx::Result<Vec<MobileContact>> {
-    let facts = YearFacts::load(pool, scope, None).await?;
-    let last = last_record_dates(pool, scope, "mobile_contact").await?;
+    let mut conn = db.acquire().await?;
+    mobile_contacts_on(&mut conn, scope, rules).await
+}
+
+/// [`mobile_contacts`] on a connection the caller holds.
+pub async fn mobile_contacts_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+) -> sqlx::Result<Vec<MobileContact>> {
+    let facts = YearFacts::load(&mut *conn, scope, None).await?;
+    let last = last_record_dates(&mut *conn, scope, "mobile_contact").await?;
     let away: BTreeMap<String, (NaiveDate, String)> = sqlx::query(
         "SELECT DISTINCT ON (member_id) member_id, since, destination FROM rm_mobility \
          WHERE generation = $1 AND position <= $2 AND since <= $3 \
@@ -103,7 +123,7 @@ pub async fn mobile_contacts(
     .bind(scope.generation)
     .bind(scope.as_of)
     .bind(scope.reference_date)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| {
@@ -121,7 +141,7 @@ pub async fn mobile_contacts(
     .bind(scope.generation)
     .bind(scope.as_of)
     .bind(scope.reference_date)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| Ok((r.try_get("member_id")?, r.try_get("buddy_id")?)))
@@ -162,8 +182,8 @@ struct WishState {
     fulfilled_in_year: bool,
 }
 
-async fn wishes(pool: &PgPool, scope: &Scope) -> sqlx::Result<Vec<WishState>> {
-    let orgs = crate::query::OrgTree::load(pool, scope.generation, scope.as_of).await?;
+async fn wishes(conn: &mut PgConnection, scope: &Scope) -> sqlx::Result<Vec<WishState>> {
+    let orgs = crate::query::OrgTree::load(&mut *conn, scope.generation, scope.as_of).await?;
     let rows = sqlx::query(
         "SELECT w.wish_id, w.grid_id, w.category, s.step, s.on_date FROM rm_wishes w \
          LEFT JOIN rm_wish_steps s ON s.generation = w.generation AND s.wish_id = w.wish_id \
@@ -174,7 +194,7 @@ async fn wishes(pool: &PgPool, scope: &Scope) -> sqlx::Result<Vec<WishState>> {
     .bind(scope.generation)
     .bind(scope.as_of)
     .bind(scope.reference_date)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let mut states: BTreeMap<String, WishState> = BTreeMap::new();
     for r in &rows {
@@ -242,11 +262,20 @@ impl WishCounts {
 
 /// The micro-wish board: status on the reference date and the year's claims and fulfilments,
 /// in total, by category and by grid.
-pub async fn wish_board(pool: &PgPool, scope: &Scope) -> sqlx::Result<Value> {
+pub async fn wish_board(
+    db: impl Acquire<'_, Database = Postgres>,
+    scope: &Scope,
+) -> sqlx::Result<Value> {
+    let mut conn = db.acquire().await?;
+    wish_board_on(&mut conn, scope).await
+}
+
+/// [`wish_board`] on a connection the caller holds.
+pub async fn wish_board_on(conn: &mut PgConnection, scope: &Scope) -> sqlx::Result<Value> {
     let mut totals = WishCounts::default();
     let mut by_category: BTreeMap<String, WishCounts> = BTreeMap::new();
     let mut by_grid: BTreeMap<String, WishCounts> = BTreeMap::new();
-    for wish in wishes(pool, scope).await? {
+    for wish in wishes(&mut *conn, scope).await? {
         totals.add(&wish);
         by_category
             .entry(wish.category.clone())
@@ -285,8 +314,20 @@ pub struct RegisteredClass {
 
 /// The class register of the year: every class organised in the subtree, in date order, with
 /// its attendance after amendments.
-pub async fn class_register(pool: &PgPool, scope: &Scope) -> sqlx::Result<Vec<RegisteredClass>> {
-    let orgs = crate::query::OrgTree::load(pool, scope.generation, scope.as_of).await?;
+pub async fn class_register(
+    db: impl Acquire<'_, Database = Postgres>,
+    scope: &Scope,
+) -> sqlx::Result<Vec<RegisteredClass>> {
+    let mut conn = db.acquire().await?;
+    class_register_on(&mut conn, scope).await
+}
+
+/// [`class_register`] on a connection the caller holds.
+pub async fn class_register_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+) -> sqlx::Result<Vec<RegisteredClass>> {
+    let orgs = crate::query::OrgTree::load(&mut *conn, scope.generation, scope.as_of).await?;
     let rows = sqlx::query(
         "SELECT c.class_id, c.title, c.form, c.organizer_org_id, c.venue_id, c.occurred_at, \
            c.hours_centi, (c.voided_pos IS NOT NULL AND c.voided_pos <= $3) AS voided, \
@@ -299,7 +340,7 @@ pub async fn class_register(pool: &PgPool, scope: &Scope) -> sqlx::Result<Vec<Re
     .bind(scope.generation)
     .bind(scope.year)
     .bind(scope.as_of)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let mut register = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -324,14 +365,28 @@ pub async fn class_register(pool: &PgPool, scope: &Scope) -> sqlx::Result<Vec<Re
 
 /// The year's headline figures (the article's table): classes, field trips, party lectures and
 /// those by subdistrict leaders, members reached, home visits, wishes claimed and fulfilled.
-pub async fn headlines(pool: &PgPool, scope: &Scope, rules: &RuleSet) -> sqlx::Result<Value> {
-    let classes: Vec<RegisteredClass> = class_register(pool, scope)
+pub async fn headlines(
+    db: impl Acquire<'_, Database = Postgres>,
+    scope: &Scope,
+    rules: &RuleSet,
+) -> sqlx::Result<Value> {
+    let mut conn = db.acquire().await?;
+    headlines_on(&mut conn, scope, rules).await
+}
+
+/// [`headlines`] on a connection the caller holds.
+pub async fn headlines_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+) -> sqlx::Result<Value> {
+    let classes: Vec<RegisteredClass> = class_register_on(&mut *conn, scope)
         .await?
         .into_iter()
         .filter(|c| !c.voided)
         .collect();
-    let tallies = lecture_tallies(pool, scope).await?;
-    let facts = YearFacts::load(pool, scope, None).await?;
+    let tallies = crate::query::lecture_tallies_on(&mut *conn, scope).await?;
+    let facts = YearFacts::load(&mut *conn, scope, None).await?;
     let standings = facts.standings(scope, rules);
     let in_subtree: Vec<_> = standings
         .iter()
@@ -351,9 +406,9 @@ pub async fn headlines(pool: &PgPool, scope: &Scope, rules: &RuleSet) -> sqlx::R
             .map(|m| m.member_id.as_str())
             .collect::<Vec<_>>(),
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
-    let wishes = wishes(pool, scope).await?;
+    let wishes = wishes(&mut *conn, scope).await?;
     Ok(json!({
         "classes": classes.len(),
         "field_trips": classes.iter().filter(|c| c.form == "field_trip").count(),

@@ -9,7 +9,7 @@ use crate::rules::{CreditSource, Members, Requirement, RuleSet};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgPool, Row};
+use sqlx::{Acquire, PgConnection, Postgres, Row};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The reporting groups, in the order rows are listed.
@@ -167,14 +167,18 @@ fn standing(
 pub(crate) struct OrgTree(BTreeMap<String, Org>);
 
 impl OrgTree {
-    pub(crate) async fn load(pool: &PgPool, generation: i32, as_of: i64) -> sqlx::Result<Self> {
+    pub(crate) async fn load(
+        conn: &mut PgConnection,
+        generation: i32,
+        as_of: i64,
+    ) -> sqlx::Result<Self> {
         let orgs = sqlx::query(
             "SELECT org_id, parent_id, established_on FROM rm_org_units \
              WHERE generation = $1 AND position <= $2",
         )
         .bind(generation)
         .bind(as_of)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| {
@@ -221,13 +225,13 @@ pub(crate) struct YearFacts {
 
 impl YearFacts {
     pub(crate) async fn load(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         scope: &Scope,
         member: Option<&str>,
     ) -> sqlx::Result<Self> {
         let g = scope.generation;
         let p = scope.as_of;
-        let orgs = OrgTree::load(pool, g, p).await?;
+        let orgs = OrgTree::load(&mut *conn, g, p).await?;
         let population = sqlx::query(
             "SELECT * FROM (SELECT DISTINCT ON (member_id) member_id, enrolled, branch_id, frail, mobile \
                FROM rm_member_registry WHERE generation = $1 AND position <= $2 AND effective_on <= $3 \
@@ -238,7 +242,7 @@ impl YearFacts {
         .bind(p)
         .bind(scope.reference_date)
         .bind(member)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| {
@@ -260,12 +264,12 @@ impl YearFacts {
         .bind(g)
         .bind(p)
         .bind(member)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| Ok((r.try_get("member_id")?, r.try_get("name")?)))
         .collect::<sqlx::Result<_>>()?;
-        let roles = load_roles(pool, g, p, member).await?;
+        let roles = load_roles(&mut *conn, g, p, member).await?;
         let participations = sqlx::query(
             "SELECT member_id, kind, hours_centi, form, home_study, \
                (voided_pos IS NOT NULL AND voided_pos <= $3) AS voided \
@@ -276,7 +280,7 @@ impl YearFacts {
         .bind(scope.year)
         .bind(p)
         .bind(member)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| {
@@ -363,7 +367,7 @@ impl YearFacts {
 }
 
 async fn load_roles(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     generation: i32,
     as_of: i64,
     member: Option<&str>,
@@ -377,7 +381,7 @@ async fn load_roles(
     .bind(generation)
     .bind(as_of)
     .bind(member)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| {
@@ -440,11 +444,21 @@ pub struct CoverageRow {
 
 /// Coverage rows: one per (org unit in the subtree, reporting group), zeros included.
 pub async fn coverage(
-    pool: &PgPool,
+    db: impl Acquire<'_, Database = Postgres>,
     scope: &Scope,
     rules: &RuleSet,
 ) -> sqlx::Result<Vec<CoverageRow>> {
-    let facts = YearFacts::load(pool, scope, None).await?;
+    let mut conn = db.acquire().await?;
+    coverage_on(&mut conn, scope, rules).await
+}
+
+/// [`coverage`] on a connection the caller holds.
+pub async fn coverage_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+) -> sqlx::Result<Vec<CoverageRow>> {
+    let facts = YearFacts::load(&mut *conn, scope, None).await?;
     let units = facts.units(scope);
     let mut counts: BTreeMap<(&str, &str), (i64, i64, i64)> = BTreeMap::new();
     for m in facts.standings(scope, rules) {
@@ -500,12 +514,23 @@ pub struct GapMember {
 
 /// The members behind the gaps, by member id.
 pub async fn coverage_members(
-    pool: &PgPool,
+    db: impl Acquire<'_, Database = Postgres>,
     scope: &Scope,
     rules: &RuleSet,
     gap: Gap,
 ) -> sqlx::Result<Vec<GapMember>> {
-    let facts = YearFacts::load(pool, scope, None).await?;
+    let mut conn = db.acquire().await?;
+    coverage_members_on(&mut conn, scope, rules, gap).await
+}
+
+/// [`coverage_members`] on a connection the caller holds.
+pub async fn coverage_members_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+    gap: Gap,
+) -> sqlx::Result<Vec<GapMember>> {
+    let facts = YearFacts::load(&mut *conn, scope, None).await?;
     Ok(facts
         .standings(scope, rules)
         .into_iter()
@@ -543,10 +568,18 @@ pub struct Tallies {
 }
 
 /// Party lecture tallies per speaker, with the leaders who gave none.
-pub async fn lecture_tallies(pool: &PgPool, scope: &Scope) -> sqlx::Result<Tallies> {
+pub async fn lecture_tallies(
+    db: impl Acquire<'_, Database = Postgres>,
+    scope: &Scope,
+) -> sqlx::Result<Tallies> {
+    let mut conn = db.acquire().await?;
+    lecture_tallies_on(&mut conn, scope).await
+}
+
+pub async fn lecture_tallies_on(conn: &mut PgConnection, scope: &Scope) -> sqlx::Result<Tallies> {
     let g = scope.generation;
     let p = scope.as_of;
-    let orgs = OrgTree::load(pool, g, p).await?;
+    let orgs = OrgTree::load(&mut *conn, g, p).await?;
     let in_subtree = |org: &str| orgs.within(org, scope.org.as_ref());
     let lectures: Vec<(String, String, String, NaiveDate, i64)> = sqlx::query(
         "SELECT lecture_id, speaker_id, audience_org_id, given_on, hours_centi FROM rm_lectures \
@@ -556,7 +589,7 @@ pub async fn lecture_tallies(pool: &PgPool, scope: &Scope) -> sqlx::Result<Talli
     .bind(g)
     .bind(scope.year)
     .bind(p)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| {
@@ -581,19 +614,19 @@ pub async fn lecture_tallies(pool: &PgPool, scope: &Scope) -> sqlx::Result<Talli
     .bind(g)
     .bind(&ids)
     .bind(p)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| Ok((r.try_get("record_id")?, r.try_get("member_id")?)))
     .collect::<sqlx::Result<_>>()?;
-    let roles = load_roles(pool, g, p, None).await?;
+    let roles = load_roles(&mut *conn, g, p, None).await?;
     let names: BTreeMap<String, String> = sqlx::query(
         "SELECT DISTINCT ON (member_id) member_id, name FROM rm_member_names \
          WHERE generation = $1 AND position <= $2 ORDER BY member_id, position DESC",
     )
     .bind(g)
     .bind(p)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| Ok((r.try_get("member_id")?, r.try_get("name")?)))
@@ -694,7 +727,21 @@ pub struct History {
 /// which they were in the population. `anchor` is the date the reference dates are seen from
 /// (today, or the as-of point's date); `year` narrows both lists.
 pub async fn member_history(
-    pool: &PgPool,
+    db: impl Acquire<'_, Database = Postgres>,
+    generation: i32,
+    as_of: i64,
+    member: &str,
+    year: Option<i32>,
+    anchor: NaiveDate,
+    rules: &RuleSet,
+) -> sqlx::Result<Option<History>> {
+    let mut conn = db.acquire().await?;
+    member_history_on(&mut conn, generation, as_of, member, year, anchor, rules).await
+}
+
+/// [`member_history`] on a connection the caller holds.
+pub async fn member_history_on(
+    conn: &mut PgConnection,
     generation: i32,
     as_of: i64,
     member: &str,
@@ -709,7 +756,7 @@ pub async fn member_history(
     .bind(generation)
     .bind(as_of)
     .bind(member)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     if !known {
         return Ok(None);
@@ -725,7 +772,7 @@ pub async fn member_history(
     .bind(as_of)
     .bind(member)
     .bind(year)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let mut entries = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -762,7 +809,7 @@ pub async fn member_history(
     .bind(generation)
     .bind(as_of)
     .bind(member)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     let span = first_year.map_or(anchor.year(), |d| d.year())..=anchor.year();
     let mut years = Vec::new();
@@ -774,7 +821,7 @@ pub async fn member_history(
             reference_date: reference_date(y, anchor),
             org: None,
         };
-        let facts = YearFacts::load(pool, &scope, Some(member)).await?;
+        let facts = YearFacts::load(&mut *conn, &scope, Some(member)).await?;
         if let Some(m) = facts.standings(&scope, rules).into_iter().next() {
             years.push(HistoryYear {
                 year: y,

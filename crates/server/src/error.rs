@@ -86,6 +86,11 @@ impl ApiError {
         }
     }
 
+    /// 503 `timeout`: cut by the server's time limit (CONTRACT §6).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", message)
+    }
+
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
@@ -114,7 +119,7 @@ pub struct ErrorBody {
 #[derive(Serialize, JsonSchema)]
 pub struct ErrorInfo {
     /// `invalid_request`, `conflict`, `unauthorized`, `forbidden`, `not_found`,
-    /// `payload_too_large`, `lagging` or `internal`.
+    /// `payload_too_large`, `lagging`, `timeout` or `internal`.
     pub code: &'static str,
     pub message: String,
     pub details: Vec<Detail>,
@@ -135,6 +140,15 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        // 57014 query_canceled: the read sessions' `statement_timeout` cut the statement.
+        if let sqlx::Error::Database(db) = &err
+            && db.code().as_deref() == Some("57014")
+        {
+            tracing::warn!(error = %db, "a read statement ran past its time limit");
+            return Self::timeout(
+                "the query ran past the server's time limit; narrow it (org, year, limit) or retry later",
+            );
+        }
         Self::internal(&err)
     }
 }

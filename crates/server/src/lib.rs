@@ -8,15 +8,18 @@ mod health;
 mod log;
 mod openapi;
 mod pages;
+mod reads;
 mod record;
 pub mod recorder;
 mod recording;
 mod rules;
+mod serving;
 mod stats;
 mod tokens;
 pub mod transfer;
 
 pub use error::{ApiError, Detail};
+pub use reads::{READ_APPLICATION, Timeouts};
 pub use record::{Record, local_timestamp, ndjson_line};
 
 use axum::Router;
@@ -38,6 +41,12 @@ pub struct AppState {
     pub stats: Stats,
     /// The deployment's time zone: calendar periods and returned timestamps are taken in it.
     pub tz: chrono_tz::Tz,
+    /// Time limits (`AppState::with_timeouts`).
+    pub timeouts: Timeouts,
+    /// The read pool: the statistics' and the log's reads, bounded by `timeouts.statement`.
+    pub(crate) reads: sqlx::PgPool,
+    /// The store over the read pool, for the log endpoints.
+    pub(crate) log: EventStore,
     /// The operator's audit key (`AppState::with_audit`); without it the audit endpoints that
     /// need it answer `503`.
     pub audit: Option<Arc<audit::AuditKey>>,
@@ -92,14 +101,29 @@ impl Default for Limits {
 
 impl AppState {
     pub fn new(store: EventStore, tz: chrono_tz::Tz, limits: Limits, stats: Stats) -> Self {
+        let timeouts = Timeouts::default();
+        let reads = reads::read_pool(store.pool(), &timeouts);
         Self {
             recorder: recorder::Recorder::new(store.clone(), tz),
+            log: EventStore::new(reads.clone()),
+            reads,
+            timeouts,
             store,
             tz,
             limits,
             stats,
             audit: None,
         }
+    }
+}
+
+impl AppState {
+    /// The same state under other time limits (the read pool is made anew).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.reads = reads::read_pool(self.store.pool(), &timeouts);
+        self.log = EventStore::new(self.reads.clone());
+        self.timeouts = timeouts;
+        self
     }
 }
 
@@ -120,6 +144,10 @@ pub fn app(state: AppState) -> Router {
         .merge(rules::routes())
         .merge(pages::routes())
         .merge(audit::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.timeouts.request,
+            serving::time_limit,
+        ))
         .with_state(state)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -136,12 +164,13 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// A client that does not send a request's headers within `timeouts.header_read` (also while
+/// a kept-alive connection idles) is disconnected; a request answers within
+/// `timeouts.request`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serving::serve(listener, state.timeouts, app(state), shutdown).await
 }

@@ -100,7 +100,7 @@ async fn read_log(
         )));
     }
     let page = state
-        .store
+        .log
         .read_all(
             query.after,
             query.limit.unwrap_or(DEFAULT_LIMIT),
@@ -139,7 +139,7 @@ fn log_stream(state: AppState, after: i64, limit: Option<i64>, types: Option<Vec
             }
             let want = cursor.left.min(DEFAULT_LIMIT);
             let page = match state
-                .store
+                .log
                 .read_all(cursor.after, want, types.as_deref())
                 .await
             {
@@ -172,7 +172,7 @@ async fn read_stream(
     Path(stream): Path<String>,
 ) -> Result<Response, ApiError> {
     auditor(&caller)?;
-    let events: Vec<RecordedEvent> = state.store.read_stream(&stream, 0, i64::MAX).await?;
+    let events: Vec<RecordedEvent> = state.log.read_stream(&stream, 0, i64::MAX).await?;
     if events.is_empty() {
         return Err(ApiError::not_found(format!("no stream `{stream}`")));
     }

@@ -25,8 +25,17 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// The live rule set: the shared selection, else this instance's configured default.
 pub(crate) async fn live(state: &AppState) -> Result<RuleSet, ApiError> {
+    let mut conn = state.store.pool().acquire().await?;
+    live_on(state, &mut conn).await
+}
+
+/// [`live`], read through `db` (a statistic's bounded read connection).
+pub(crate) async fn live_on(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+) -> Result<RuleSet, ApiError> {
     let selected: Option<String> = sqlx::query_scalar("SELECT rule_set FROM rule_selection")
-        .fetch_optional(state.store.pool())
+        .fetch_optional(conn)
         .await?;
     let id = selected.unwrap_or_else(|| state.stats.live.clone());
     state.stats.book.get(&id).cloned().ok_or_else(|| {

@@ -8,12 +8,13 @@ use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, Detail};
 use crate::extract::Params;
+use crate::reads::ReadConn;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use partyedu_projections::RuleSet;
 use partyedu_projections::engine::{self, FACTS};
 use partyedu_projections::ledgers;
@@ -22,6 +23,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
+use sqlx::postgres::PgConnection;
 use std::time::Duration;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -52,9 +54,14 @@ pub(crate) struct StatsQuery {
     org: Option<String>,
     /// Another rule set than the live one (what-if).
     rules: Option<String>,
-    /// Answer as of this log position.
+    /// Answer as of this log position (at most the log's head).
     as_of_position: Option<i64>,
-    /// Wait (up to 5 s) until the read models have reached this position.
+    /// Answer as of this time (RFC 3339, not in the future): the last position recorded at or
+    /// before it; 0 before the first event. Not together with `as_of_position`.
+    #[schemars(with = "Option<chrono::DateTime<chrono::FixedOffset>>")]
+    as_of: Option<String>,
+    /// Wait (up to 5 s) until the read models have reached this position (at most the log's
+    /// head), else `503 lagging`.
     min_position: Option<i64>,
     /// `unreached` or `noncompliant` (member lists only).
     status: Option<String>,
@@ -67,6 +74,9 @@ struct Basis {
     scope: Scope,
     rules: RuleSet,
     anchor: NaiveDate,
+    /// `recorded_at` of the as-of position's event (the last at or before it); none at 0.
+    recorded_at: Option<DateTime<Utc>>,
+    tz: chrono_tz::Tz,
 }
 
 impl Basis {
@@ -76,7 +86,13 @@ impl Basis {
             "rule_set".to_owned(),
             json!({"id": self.rules.id(), "version": self.rules.rules.version, "hash": self.rules.hash}),
         );
-        map.insert("as_of".to_owned(), json!({"position": self.scope.as_of}));
+        map.insert(
+            "as_of".to_owned(),
+            json!({
+                "position": self.scope.as_of,
+                "recorded_at": self.recorded_at.map(|at| crate::local_timestamp(at, self.tz)),
+            }),
+        );
         map.insert(
             "reference_date".to_owned(),
             json!(self.scope.reference_date.to_string()),
@@ -93,7 +109,7 @@ fn statistics_reader(caller: &Caller) -> Result<(), ApiError> {
 
 /// The org the caller may ask about: its scope by default, and nothing outside it.
 async fn effective_org(
-    state: &AppState,
+    conn: &mut PgConnection,
     caller: &Caller,
     org: Option<String>,
     generation: i32,
@@ -106,7 +122,7 @@ async fn effective_org(
     let Some(org) = org else {
         return Ok(Some(scope.to_owned()));
     };
-    if org == scope || in_subtree(state, &org, scope, generation, as_of).await? {
+    if org == scope || in_subtree(conn, &org, scope, generation, as_of).await? {
         Ok(Some(org))
     } else {
         Err(ApiError::forbidden(format!(
@@ -117,7 +133,7 @@ async fn effective_org(
 
 /// Whether `org` lies under `root` in the org tree as of `as_of`.
 async fn in_subtree(
-    state: &AppState,
+    conn: &mut PgConnection,
     org: &str,
     root: &str,
     generation: i32,
@@ -134,45 +150,148 @@ async fn in_subtree(
     .bind(as_of)
     .bind(org)
     .bind(root)
-    .fetch_one(state.store.pool())
+    .fetch_one(&mut *conn)
     .await?;
     Ok(found)
 }
 
-/// Waits until the read models reach `min`, then returns (live generation, checkpoint).
-async fn reached(state: &AppState, min: i64) -> Result<(i32, i64), ApiError> {
+/// Where the read models stand: the live generation, its checkpoint and the checkpoint
+/// event's `recorded_at`.
+struct Reached {
+    generation: i32,
+    position: i64,
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+/// Waits until the read models reach `min` (a position the log has: the caller checked).
+async fn reached(conn: &mut PgConnection, min: i64) -> Result<Reached, ApiError> {
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     loop {
         let row = sqlx::query(
-            "SELECT p.live_generation, c.position FROM rm_projections p JOIN rm_checkpoints c \
-               ON c.name = p.name AND c.generation = p.live_generation WHERE p.name = $1",
+            "SELECT p.live_generation, c.position, c.event_recorded_at FROM rm_projections p \
+               JOIN rm_checkpoints c ON c.name = p.name AND c.generation = p.live_generation \
+             WHERE p.name = $1",
         )
         .bind(FACTS)
-        .fetch_optional(state.store.pool())
+        .fetch_optional(&mut *conn)
         .await?;
-        let (generation, position) = match row {
-            Some(row) => (row.try_get("live_generation")?, row.try_get("position")?),
-            None => (1, 0),
+        let reached = match row {
+            Some(row) => Reached {
+                generation: row.try_get("live_generation")?,
+                position: row.try_get("position")?,
+                recorded_at: row.try_get("event_recorded_at")?,
+            },
+            None => Reached {
+                generation: 1,
+                position: 0,
+                recorded_at: None,
+            },
         };
-        if position >= min {
-            return Ok((generation, position));
+        if reached.position >= min {
+            return Ok(reached);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::lagging(position));
+            return Err(ApiError::lagging(reached.position));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
+/// 400: `position` (of the parameter `name`) was never written.
+fn beyond_head(name: &str, position: i64, head: i64) -> ApiError {
+    let problem = format!("position {position} is beyond the log's head at position {head}");
+    ApiError::invalid(
+        format!("{name}: {problem}"),
+        vec![Detail {
+            path: name.to_owned(),
+            problem,
+        }],
+    )
+}
+
+/// The as-of point a request names: `as_of_position`, or the last position recorded at or
+/// before `as_of` (0 before the first event); `None` for the current answer. Positions beyond
+/// the log's head are the caller's mistake (CONTRACT §6).
+async fn as_of_point(
+    conn: &mut PgConnection,
+    params: &StatsQuery,
+) -> Result<(Option<i64>, Option<DateTime<Utc>>), ApiError> {
+    for (name, value) in [
+        ("as_of_position", params.as_of_position),
+        ("min_position", params.min_position),
+    ] {
+        if value.is_some_and(|v| v < 0) {
+            return Err(ApiError::invalid_at(name, "must be 0 or a log position"));
+        }
+    }
+    let at = match params.as_of.as_deref() {
+        None => None,
+        Some(_) if params.as_of_position.is_some() => {
+            return Err(ApiError::invalid_at(
+                "as_of",
+                "give `as_of` or `as_of_position`, not both",
+            ));
+        }
+        Some(text) => {
+            let at = DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    ApiError::invalid_at(
+                        "as_of",
+                        "an RFC 3339 time with an offset, e.g. 2024-06-30T18:00:00+08:00",
+                    )
+                })?
+                .with_timezone(&Utc);
+            if at > Utc::now() {
+                return Err(ApiError::invalid_at(
+                    "as_of",
+                    "is in the future: the log cannot say how it will stand",
+                ));
+            }
+            Some(at)
+        }
+    };
+    if params.as_of_position.is_some() || params.min_position.is_some() {
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(max(position), 0)::bigint FROM events")
+            .fetch_one(&mut *conn)
+            .await?;
+        for (name, value) in [
+            ("as_of_position", params.as_of_position),
+            ("min_position", params.min_position),
+        ] {
+            if let Some(position) = value
+                && position > head
+            {
+                return Err(beyond_head(name, position, head));
+            }
+        }
+    }
+    let position = match at {
+        Some(at) => Some(
+            sqlx::query_scalar::<_, i64>(
+                // At the precision timestamps are returned with: a `recorded_at` as an answer gave it
+                // names its own event.
+                "SELECT COALESCE(max(position), 0)::bigint FROM events \
+                 WHERE date_trunc('milliseconds', recorded_at) <= $1",
+            )
+            .bind(at)
+            .fetch_one(&mut *conn)
+            .await?,
+        ),
+        None => params.as_of_position,
+    };
+    Ok((position, at))
+}
+
 async fn basis(
     state: &AppState,
+    conn: &mut PgConnection,
     caller: &Caller,
     params: &StatsQuery,
     year_required: bool,
 ) -> Result<Basis, ApiError> {
     statistics_reader(caller)?;
     let rules = match params.rules.as_deref() {
-        None => crate::rules::live(state).await?,
+        None => crate::rules::live_on(state, &mut *conn).await?,
         Some(id) => state.stats.book.get(id).cloned().ok_or_else(|| {
             ApiError::invalid_at(
                 "rules",
@@ -183,27 +302,25 @@ async fn basis(
             )
         })?,
     };
-    for (name, value) in [
-        ("as_of_position", params.as_of_position),
-        ("min_position", params.min_position),
-    ] {
-        if value.is_some_and(|v| v < 0) {
-            return Err(ApiError::invalid_at(name, "must be 0 or a log position"));
-        }
-    }
-    let wanted = params.as_of_position.max(params.min_position).unwrap_or(0);
-    let (generation, checkpoint) = reached(state, wanted).await?;
-    let as_of = params.as_of_position.unwrap_or(checkpoint);
-    let anchor = match params.as_of_position {
+    let (as_of_position, as_of_time) = as_of_point(conn, params).await?;
+    let wanted = as_of_position.max(params.min_position).unwrap_or(0);
+    let reached = reached(conn, wanted).await?;
+    let (as_of, recorded_at) = match as_of_position {
         Some(position) => {
-            let recorded: Option<chrono::DateTime<Utc>> = sqlx::query_scalar(
+            let recorded: Option<DateTime<Utc>> = sqlx::query_scalar(
                 "SELECT recorded_at FROM events WHERE position <= $1 ORDER BY position DESC LIMIT 1",
             )
             .bind(position)
-            .fetch_optional(state.store.pool())
+            .fetch_optional(&mut *conn)
             .await?;
-            recorded.unwrap_or_else(Utc::now)
+            (position, recorded)
         }
+        None => (reached.position, reached.recorded_at),
+    };
+    // The anchor of an as-of answer is the as-of point's `recorded_at` (reproducible forever);
+    // before the first event, the time asked for.
+    let anchor = match as_of_position {
+        Some(_) => recorded_at.or(as_of_time).unwrap_or_else(Utc::now),
         None => Utc::now(),
     }
     .with_timezone(&state.tz)
@@ -214,10 +331,10 @@ async fn basis(
         None if year_required => return Err(ApiError::invalid_at("year", "required")),
         None => anchor.year(),
     };
-    let org = effective_org(state, caller, params.org.clone(), generation, as_of).await?;
+    let org = effective_org(conn, caller, params.org.clone(), reached.generation, as_of).await?;
     Ok(Basis {
         scope: Scope {
-            generation,
+            generation: reached.generation,
             as_of,
             year,
             reference_date: query::reference_date(year, anchor),
@@ -225,6 +342,8 @@ async fn basis(
         },
         rules,
         anchor,
+        recorded_at,
+        tz: state.tz,
     })
 }
 
@@ -255,9 +374,16 @@ async fn coverage(
     caller: Caller,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, true).await?;
-    let rows = query::coverage(state.store.pool(), &basis.scope, &basis.rules).await?;
-    Ok(answer(basis.envelope(), "rows", page(rows, &params)))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let rows = query::coverage_on(&mut *conn, &basis.scope, &basis.rules).await?;
+        Ok(answer(basis.envelope(), "rows", page(rows, &params)))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/coverage/members?year=&status=`: the members behind the gaps.
@@ -276,10 +402,17 @@ async fn coverage_members(
             ));
         }
     };
-    let basis = basis(&state, &caller, &params, true).await?;
-    let members =
-        query::coverage_members(state.store.pool(), &basis.scope, &basis.rules, gap).await?;
-    Ok(answer(basis.envelope(), "members", page(members, &params)))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let members =
+            query::coverage_members_on(&mut *conn, &basis.scope, &basis.rules, gap).await?;
+        Ok(answer(basis.envelope(), "members", page(members, &params)))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/lectures/tallies?year=`: party lectures per speaker.
@@ -288,13 +421,20 @@ async fn lecture_tallies(
     caller: Caller,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, true).await?;
-    let mut tallies = query::lecture_tallies(state.store.pool(), &basis.scope).await?;
-    tallies.speakers = page(tallies.speakers, &params);
-    let mut envelope = basis.envelope();
-    envelope.insert("totals".to_owned(), tallies.totals);
-    envelope.insert("missing".to_owned(), json!(tallies.missing));
-    Ok(answer(envelope, "speakers", tallies.speakers))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let mut tallies = query::lecture_tallies_on(&mut *conn, &basis.scope).await?;
+        tallies.speakers = page(tallies.speakers, &params);
+        let mut envelope = basis.envelope();
+        envelope.insert("totals".to_owned(), tallies.totals);
+        envelope.insert("missing".to_owned(), json!(tallies.missing));
+        Ok(answer(envelope, "speakers", tallies.speakers))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/members/{id}/history[?year=]`: one member's records and yearly standing.
@@ -304,53 +444,60 @@ async fn member_history(
     Path(member): Path<String>,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, false).await?;
-    if let Some(scope) = &caller.scope {
-        // Personal data: only for a token whose scope covers the member's branch.
-        let branch: Option<String> = sqlx::query_scalar(
-            "SELECT branch_id FROM rm_member_registry WHERE generation = $1 AND position <= $2 \
-               AND member_id = $3 ORDER BY effective_on DESC, position DESC LIMIT 1",
-        )
-        .bind(basis.scope.generation)
-        .bind(basis.scope.as_of)
-        .bind(&member)
-        .fetch_optional(state.store.pool())
-        .await?;
-        let covered = match &branch {
-            Some(branch) => {
-                in_subtree(
-                    &state,
-                    branch,
-                    scope.as_str(),
-                    basis.scope.generation,
-                    basis.scope.as_of,
-                )
-                .await?
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, false).await?;
+        if let Some(scope) = &caller.scope {
+            // Personal data: only for a token whose scope covers the member's branch.
+            let branch: Option<String> = sqlx::query_scalar(
+                "SELECT branch_id FROM rm_member_registry WHERE generation = $1 AND position <= $2 \
+                   AND member_id = $3 ORDER BY effective_on DESC, position DESC LIMIT 1",
+            )
+            .bind(basis.scope.generation)
+            .bind(basis.scope.as_of)
+            .bind(&member)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let covered = match &branch {
+                Some(branch) => {
+                    in_subtree(
+                        conn,
+                        branch,
+                        scope.as_str(),
+                        basis.scope.generation,
+                        basis.scope.as_of,
+                    )
+                    .await?
+                }
+                None => false,
+            };
+            if !covered {
+                return Err(ApiError::forbidden(format!(
+                    "member `{member}` is outside this token's scope `{scope}`"
+                )));
             }
-            None => false,
-        };
-        if !covered {
-            return Err(ApiError::forbidden(format!(
-                "member `{member}` is outside this token's scope `{scope}`"
-            )));
         }
+        let history = query::member_history_on(
+            &mut *conn,
+            basis.scope.generation,
+            basis.scope.as_of,
+            &member,
+            params.year,
+            basis.anchor,
+            &basis.rules,
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no member `{member}`")))?;
+        let mut envelope = basis.envelope();
+        envelope.insert("member_id".to_owned(), json!(member));
+        envelope.insert("year".to_owned(), json!(params.year));
+        envelope.insert("years".to_owned(), json!(history.years));
+        Ok(answer(envelope, "entries", page(history.entries, &params)))
     }
-    let history = query::member_history(
-        state.store.pool(),
-        basis.scope.generation,
-        basis.scope.as_of,
-        &member,
-        params.year,
-        basis.anchor,
-        &basis.rules,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no member `{member}`")))?;
-    let mut envelope = basis.envelope();
-    envelope.insert("member_id".to_owned(), json!(member));
-    envelope.insert("year".to_owned(), json!(params.year));
-    envelope.insert("years".to_owned(), json!(history.years));
-    Ok(answer(envelope, "entries", page(history.entries, &params)))
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/ledgers/frail-visits?year=`: frail members, their last home visit, and who is
@@ -360,14 +507,21 @@ async fn frail_visits(
     caller: Caller,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, true).await?;
-    let rows = ledgers::frail_visits(state.store.pool(), &basis.scope, &basis.rules).await?;
-    let mut envelope = basis.envelope();
-    envelope.insert(
-        "overdue_after_days".to_owned(),
-        json!(basis.rules.rules.ledgers.frail_visit_overdue_days),
-    );
-    Ok(answer(envelope, "members", page(rows, &params)))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let rows = ledgers::frail_visits_on(&mut *conn, &basis.scope, &basis.rules).await?;
+        let mut envelope = basis.envelope();
+        envelope.insert(
+            "overdue_after_days".to_owned(),
+            json!(basis.rules.rules.ledgers.frail_visit_overdue_days),
+        );
+        Ok(answer(envelope, "members", page(rows, &params)))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/ledgers/mobile-contacts?year=`: mobile members, their buddy and last contact.
@@ -376,14 +530,21 @@ async fn mobile_contacts(
     caller: Caller,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, true).await?;
-    let rows = ledgers::mobile_contacts(state.store.pool(), &basis.scope, &basis.rules).await?;
-    let mut envelope = basis.envelope();
-    envelope.insert(
-        "overdue_after_days".to_owned(),
-        json!(basis.rules.rules.ledgers.mobile_contact_overdue_days),
-    );
-    Ok(answer(envelope, "members", page(rows, &params)))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let rows = ledgers::mobile_contacts_on(&mut *conn, &basis.scope, &basis.rules).await?;
+        let mut envelope = basis.envelope();
+        envelope.insert(
+            "overdue_after_days".to_owned(),
+            json!(basis.rules.rules.ledgers.mobile_contact_overdue_days),
+        );
+        Ok(answer(envelope, "members", page(rows, &params)))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/ledgers/wishes?year=`: the micro-wish board.
@@ -392,9 +553,16 @@ async fn wish_board(
     caller: Caller,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, true).await?;
-    let board = ledgers::wish_board(state.store.pool(), &basis.scope).await?;
-    Ok(answer(basis.envelope(), "board", board))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let board = ledgers::wish_board_on(&mut *conn, &basis.scope).await?;
+        Ok(answer(basis.envelope(), "board", board))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/ledgers/classes?year=`: the class register.
@@ -403,9 +571,16 @@ async fn class_register(
     caller: Caller,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, true).await?;
-    let classes = ledgers::class_register(state.store.pool(), &basis.scope).await?;
-    Ok(answer(basis.envelope(), "classes", page(classes, &params)))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let classes = ledgers::class_register_on(&mut *conn, &basis.scope).await?;
+        Ok(answer(basis.envelope(), "classes", page(classes, &params)))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/headlines?year=`: the year's headline figures.
@@ -414,9 +589,16 @@ async fn headlines(
     caller: Caller,
     Params(params): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    let basis = basis(&state, &caller, &params, true).await?;
-    let figures = ledgers::headlines(state.store.pool(), &basis.scope, &basis.rules).await?;
-    Ok(answer(basis.envelope(), "figures", figures))
+    let mut reads = ReadConn::acquire(&state).await?;
+    let result = async {
+        let conn = reads.conn();
+        let basis = basis(&state, conn, &caller, &params, true).await?;
+        let figures = ledgers::headlines_on(&mut *conn, &basis.scope, &basis.rules).await?;
+        Ok(answer(basis.envelope(), "figures", figures))
+    }
+    .await;
+    reads.release();
+    result
 }
 
 /// `GET /api/v1/projections`: where each projection stands.

@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod fixture;
 mod group_commit;
+mod limits;
 mod openapi;
 mod pages;
 mod recording;

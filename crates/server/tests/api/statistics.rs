@@ -418,3 +418,132 @@ async fn switching_the_live_rule_set_changes_the_figures_at_once(pool: PgPool) {
         .collect();
     assert_eq!(ids, ["cn-2019-hours", "no-online-credit", "reach-all"]);
 }
+
+/// CONTRACT §6 "Positions": a position beyond the log's head is the caller's mistake (`400`
+/// naming the head, at once); `as_of=` names the last position recorded at or before a time;
+/// every answer says the position and its `recorded_at`.
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn positions_beyond_the_head_are_refused_and_as_of_takes_a_time(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    let stored = record(&api, vec![class("C-1", "CA", &["MA1"])]).await;
+    let class_event = &stored["events"][0];
+    let position = class_event["position"].as_i64().unwrap();
+    let head = EventStore::new(pool.clone()).head_position().await.unwrap();
+    assert_eq!(head, position);
+
+    // Nothing is projected yet: a position beyond the head is refused without waiting.
+    for name in ["min_position", "as_of_position"] {
+        let started = std::time::Instant::now();
+        let (status, body) = api
+            .get(
+                "viewer",
+                &format!("/api/v1/coverage?year=2024&{name}={}", head + 1),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(body["error"]["code"], "invalid_request");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&head.to_string()),
+            "{body}"
+        );
+        assert_eq!(body["error"]["details"][0]["path"], name);
+        assert!(
+            body["error"]["details"][0]["problem"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("head at position {head}")),
+            "{body}"
+        );
+    }
+    project(&pool).await;
+
+    // Every statistic answers with the position and its event's recorded_at.
+    let recorded_at = class_event["recorded_at"].clone();
+    for uri in [
+        "/api/v1/coverage?year=2024",
+        "/api/v1/coverage/members?year=2024&status=unreached",
+        "/api/v1/lectures/tallies?year=2024",
+        "/api/v1/members/MA1/history",
+        "/api/v1/ledgers/frail-visits?year=2024",
+        "/api/v1/ledgers/mobile-contacts?year=2024",
+        "/api/v1/ledgers/wishes?year=2024",
+        "/api/v1/ledgers/classes?year=2024",
+        "/api/v1/headlines?year=2024",
+    ] {
+        let (status, body) = api.get("auditor", uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert_eq!(body["as_of"]["position"], position, "{uri}");
+        assert_eq!(body["as_of"]["recorded_at"], recorded_at, "{uri}");
+        let (_, body) = api
+            .get(
+                "auditor",
+                &format!(
+                    "{uri}{}as_of_position={position}",
+                    if uri.contains('?') { '&' } else { '?' }
+                ),
+            )
+            .await;
+        assert_eq!(body["as_of"]["recorded_at"], recorded_at, "{uri}");
+    }
+
+    // as_of: the recorded_at an answer gave names its own event.
+    let at = recorded_at.as_str().unwrap();
+    let (status, body) = api
+        .get(
+            "viewer",
+            &format!(
+                "/api/v1/coverage?year=2024&as_of={}",
+                at.replace('+', "%2B")
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["as_of"]["position"], position);
+    assert_eq!(body["as_of"]["recorded_at"], recorded_at);
+    assert_eq!(row(&body, "SD", "all")["reached"], 1);
+    // A moment before it: the log as it stood, without the class.
+    let before =
+        chrono::DateTime::parse_from_rfc3339(at).unwrap() - chrono::Duration::milliseconds(1);
+    let (_, body) = api
+        .get(
+            "viewer",
+            &format!(
+                "/api/v1/coverage?year=2024&as_of={}",
+                before.to_rfc3339().replace('+', "%2B")
+            ),
+        )
+        .await;
+    assert!(
+        body["as_of"]["position"].as_i64().unwrap() < position,
+        "{body}"
+    );
+    assert_eq!(row(&body, "SD", "all")["reached"], 0);
+    // Before the first event: position 0, nothing yet.
+    let (status, body) = api
+        .get(
+            "viewer",
+            "/api/v1/coverage?year=2024&as_of=2000-01-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["as_of"], json!({"position": 0, "recorded_at": null}));
+    assert_eq!(body["rows"], json!([]));
+
+    // A time in the future, a time that is none, and both forms at once are refused.
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    for query in [
+        format!("as_of={}", future.replace('+', "%2B")),
+        "as_of=yesterday".to_owned(),
+        format!("as_of=2024-06-01T00:00:00Z&as_of_position={position}"),
+    ] {
+        let (status, body) = api
+            .get("viewer", &format!("/api/v1/coverage?year=2024&{query}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["details"][0]["path"], "as_of", "{query}");
+    }
+}
