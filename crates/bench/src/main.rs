@@ -1,6 +1,7 @@
 //! `partyedu-bench`: the event store's append against the raw PostgreSQL ceiling (the default
 //! mode, `appends`), and the projections' rebuild throughput, read ceiling and live lag
-//! (`projections`), and recording through HTTP (`recording`).
+//! (`projections`), recording through HTTP (`recording`), and the verifiable log's costs
+//! (`audit`).
 //!
 //! Appends: one run, against a freshly created database: sequential single-event appends, 16
 //! concurrent writers, batches of 100, each next to a plain INSERT into a table of the same
@@ -9,6 +10,7 @@
 //! …) so that the ratios compare runs taken close together on a shared machine. See
 //! `BENCHMARKS.md`.
 
+mod audit;
 mod history;
 mod projections;
 mod recording;
@@ -47,6 +49,9 @@ enum Mode {
     /// Load a generated history, then measure the raw read ceiling, the store's read path, a
     /// full rebuild of the facts projection (in a child process) and the live projector's lag.
     Projections(projections::Args),
+    /// The verifiable log's costs: the tree extender's overhead on appends, building and
+    /// verifying the tree against the raw read rate, proof latency, commit-to-checkpoint delay.
+    Audit(audit::Args),
     /// One event per request through HTTP, 1 and 16 clients, beside the raw 16-client INSERT
     /// ceiling of the same run.
     Recording(recording::Args),
@@ -87,6 +92,7 @@ async fn main() -> Result<()> {
         Mode::Appends(args) => appends(args).await,
         Mode::Projections(args) => projections::run(args).await,
         Mode::Recording(args) => recording::run(args).await,
+        Mode::Audit(args) => audit::run(args).await,
         Mode::RebuildOnly(args) => projections::rebuild_only(args).await,
     }
 }

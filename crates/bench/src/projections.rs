@@ -94,15 +94,15 @@ struct Phases {
 }
 
 /// One pass over the log.
-struct Pass {
-    events: u64,
-    wall: Duration,
+pub(crate) struct Pass {
+    pub(crate) events: u64,
+    pub(crate) wall: Duration,
     client_cpu: f64,
     server_cpu: f64,
 }
 
 impl Pass {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.events as f64 / self.wall.as_secs_f64()
     }
 }
@@ -479,7 +479,7 @@ async fn connect(url: &str) -> Result<PgConnection> {
 
 /// The ceiling: every event's id, position, type and data in position order through
 /// `COPY … TO STDOUT (FORMAT binary)`, each payload decoded into an `Event`.
-async fn raw_copy(url: &str) -> Result<Pass> {
+pub(crate) async fn raw_copy(url: &str) -> Result<Pass> {
     let mut conn = connect(url).await?;
     let backend = backend_pid(&mut conn).await?;
     let (client0, server0) = (cpu_secs("self"), cpu_secs(&backend));
