@@ -262,7 +262,7 @@ impl PageBasis {
         let as_of = format!(
             "{} #{} · {when}{live}",
             ctx.t("basis.position"),
-            lang.int(self.scope.as_of)
+            self.scope.as_of
         );
         let reference_date = lang.date(self.scope.reference_date);
         let line = format!(

@@ -400,6 +400,16 @@ impl Cell {
         }
     }
 
+    /// A log position: an identifier, printed without separators (it is typed into forms).
+    pub fn position(n: i64) -> Cell {
+        Cell {
+            text: n.to_string(),
+            href: None,
+            class: "num",
+            value: Value::Int(n),
+        }
+    }
+
     pub fn num(lang: Lang, n: f64) -> Cell {
         Cell {
             text: lang.hours(n),

@@ -765,7 +765,7 @@ pub(crate) async fn history(
         ],
     );
     for e in &history.entries {
-        let mut position = Cell::int(lang, e.position);
+        let mut position = Cell::position(e.position);
         if ctx.reads_log() {
             position = position.link(event_href(&e.event_id));
         }
@@ -821,8 +821,8 @@ pub(crate) async fn status(State(state): State<AppState>, ctx: Ctx) -> Page {
             "col.generation",
             Cell::int(lang, i64::from(status.generation)),
         ),
-        ("col.checkpoint", Cell::int(lang, status.checkpoint)),
-        ("basis.position", Cell::int(lang, head)),
+        ("col.checkpoint", Cell::position(status.checkpoint)),
+        ("basis.position", Cell::position(head)),
         ("col.lag_events", Cell::int(lang, status.lag_events)),
         (
             "col.lag_seconds",
@@ -1092,6 +1092,7 @@ pub(crate) async fn log(State(state): State<AppState>, ctx: Ctx) -> Page {
         ctx.t("page.log"),
         &[
             "col.position",
+            "col.occurred_at",
             "col.recorded_at",
             "col.stream",
             "col.version",
@@ -1105,7 +1106,13 @@ pub(crate) async fn log(State(state): State<AppState>, ctx: Ctx) -> Page {
         let mut when = Cell::date(lang, Some(recorded.date_naive()));
         when.text = lang.datetime(recorded);
         table.push(vec![
-            Cell::int(lang, e.position).link(event_href(&e.event_id)),
+            Cell::position(e.position).link(event_href(&e.event_id)),
+            {
+                let at = e.occurred_at.with_timezone(&state.tz).fixed_offset();
+                let mut cell = Cell::date(lang, Some(at.date_naive()));
+                cell.text = lang.datetime(at);
+                cell
+            },
             when,
             Cell::text(e.stream.clone()).link(format!("/log?stream={}", enc(&e.stream))),
             Cell::int(lang, e.version),
@@ -1143,7 +1150,7 @@ pub(crate) async fn event(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
     );
     let rows = [
         ("col.event_id", Cell::text(record.event_id.to_string())),
-        ("col.position", Cell::int(lang, record.position)),
+        ("col.position", Cell::position(record.position)),
         (
             "col.stream",
             Cell::text(record.stream).link(format!("/log?stream={}", enc(record.stream))),
