@@ -77,7 +77,7 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
 impl EventStore {
     /// Up to `limit` events after position `after`, below the safe frontier, in position order;
     /// only those of the given types when `types` is given.
-    #[instrument(skip_all, fields(after, limit))]
+    #[instrument(skip(self, types))]
     pub async fn read_all(
         &self,
         after: i64,
