@@ -232,6 +232,27 @@ impl Cluster {
         Ok(())
     }
 
+    /// Restarts the running cluster at once (`pg_ctl restart -m fast`: open sessions are
+    /// ended, as in a database restart under load), waiting until it accepts connections.
+    pub fn restart(&self) -> Result<(), ClusterError> {
+        self.pg_ctl(&[
+            "-l",
+            &self.log().to_string_lossy(),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        ])
+        .map_err(|e| {
+            ClusterError::Failed(format!(
+                "restarting it failed: {e}; its log: {}",
+                tail(&self.log())
+            ))
+        })
+    }
+
     fn running(&self) -> bool {
         self.pg_ctl(&["status"]).is_ok()
     }
