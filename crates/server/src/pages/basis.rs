@@ -147,7 +147,7 @@ async fn checkpoint(pool: &PgPool) -> sqlx::Result<(i32, i64)> {
 
 /// Resolves year, org, rules and as-of for `ctx`, within the caller's scope.
 pub(crate) async fn resolve(state: &AppState, ctx: &Ctx) -> Result<PageBasis, PageError> {
-    let pool = state.store.pool();
+    let pool = &state.reads;
     let live = crate::rules::live(state).await.page(ctx)?;
     let rules = match ctx.param("rules") {
         None => live.clone(),

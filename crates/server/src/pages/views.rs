@@ -59,7 +59,7 @@ fn event_href(id: &uuid::Uuid) -> String {
 /// `GET /`: the year's headline figures, each a link to what it counts.
 pub(crate) async fn overview(State(state): State<AppState>, ctx: Ctx) -> Page {
     let basis = resolve(&state, &ctx).await?;
-    let figures = ledgers::headlines(state.store.pool(), &basis.scope, &basis.rules)
+    let figures = ledgers::headlines(&state.reads, &basis.scope, &basis.rules)
         .await
         .page(&ctx)?;
     let mut view = stats_view(&ctx, &state, &basis, "page.overview", &[], false);
@@ -152,7 +152,7 @@ fn headers_with(first: &[&'static str]) -> Vec<&'static str> {
 /// every count opens the members behind it.
 pub(crate) async fn coverage(State(state): State<AppState>, ctx: Ctx) -> Page {
     let basis = resolve(&state, &ctx).await?;
-    let rows = query::coverage(state.store.pool(), &basis.scope, &basis.rules)
+    let rows = query::coverage(&state.reads, &basis.scope, &basis.rules)
         .await
         .page(&ctx)?;
     let lang = ctx.lang;
@@ -287,7 +287,7 @@ pub(crate) async fn gaps(
     };
     let basis = resolve(&state, &ctx).await?;
     let lang = ctx.lang;
-    let mut members = query::coverage_members(state.store.pool(), &basis.scope, &basis.rules, gap)
+    let mut members = query::coverage_members(&state.reads, &basis.scope, &basis.rules, gap)
         .await
         .page(&ctx)?;
     members.retain(|m| basis.group == "all" || m.groups.contains(&basis.group));
@@ -339,10 +339,10 @@ pub(crate) async fn gaps(
 pub(crate) async fn lectures(State(state): State<AppState>, ctx: Ctx) -> Page {
     let basis = resolve(&state, &ctx).await?;
     let lang = ctx.lang;
-    let tallies = query::lecture_tallies(state.store.pool(), &basis.scope)
+    let tallies = query::lecture_tallies(&state.reads, &basis.scope)
         .await
         .page(&ctx)?;
-    let names = member_names(state.store.pool(), &basis.scope, &tallies.missing)
+    let names = member_names(&state.reads, &basis.scope, &tallies.missing)
         .await
         .page(&ctx)?;
     let mut view = stats_view(&ctx, &state, &basis, "page.lectures", &[], false);
@@ -416,7 +416,7 @@ fn overdue_cell(ctx: &Ctx, overdue: bool) -> Cell {
 pub(crate) async fn frail(State(state): State<AppState>, ctx: Ctx) -> Page {
     let basis = resolve(&state, &ctx).await?;
     let lang = ctx.lang;
-    let mut rows = ledgers::frail_visits(state.store.pool(), &basis.scope, &basis.rules)
+    let mut rows = ledgers::frail_visits(&state.reads, &basis.scope, &basis.rules)
         .await
         .page(&ctx)?;
     rows.sort_by(|a, b| (&a.org_id, &a.member_id).cmp(&(&b.org_id, &b.member_id)));
@@ -465,12 +465,12 @@ pub(crate) async fn frail(State(state): State<AppState>, ctx: Ctx) -> Page {
 pub(crate) async fn mobile(State(state): State<AppState>, ctx: Ctx) -> Page {
     let basis = resolve(&state, &ctx).await?;
     let lang = ctx.lang;
-    let mut rows = ledgers::mobile_contacts(state.store.pool(), &basis.scope, &basis.rules)
+    let mut rows = ledgers::mobile_contacts(&state.reads, &basis.scope, &basis.rules)
         .await
         .page(&ctx)?;
     rows.sort_by(|a, b| (&a.org_id, &a.member_id).cmp(&(&b.org_id, &b.member_id)));
     let buddies: Vec<String> = rows.iter().filter_map(|r| r.buddy_id.clone()).collect();
-    let names = member_names(state.store.pool(), &basis.scope, &buddies)
+    let names = member_names(&state.reads, &basis.scope, &buddies)
         .await
         .page(&ctx)?;
     let mut view = stats_view(&ctx, &state, &basis, "page.mobile", &[], false);
@@ -541,7 +541,7 @@ const WISH_COLUMNS: [&str; 6] = [
 pub(crate) async fn wishes(State(state): State<AppState>, ctx: Ctx) -> Page {
     let basis = resolve(&state, &ctx).await?;
     let lang = ctx.lang;
-    let board = ledgers::wish_board(state.store.pool(), &basis.scope)
+    let board = ledgers::wish_board(&state.reads, &basis.scope)
         .await
         .page(&ctx)?;
     let mut view = stats_view(&ctx, &state, &basis, "page.wishes", &[], false);
@@ -612,7 +612,7 @@ fn local_date(text: &str) -> Option<NaiveDate> {
 pub(crate) async fn classes(State(state): State<AppState>, ctx: Ctx) -> Page {
     let basis = resolve(&state, &ctx).await?;
     let lang = ctx.lang;
-    let mut classes = ledgers::class_register(state.store.pool(), &basis.scope)
+    let mut classes = ledgers::class_register(&state.reads, &basis.scope)
         .await
         .page(&ctx)?;
     if let Some(form) = ctx.param("form") {
@@ -685,7 +685,7 @@ pub(crate) async fn history(
 ) -> Page {
     let basis = resolve(&state, &ctx).await?;
     let lang = ctx.lang;
-    let pool = state.store.pool();
+    let pool = &state.reads;
     if let Some(scope) = &ctx.caller.scope {
         // Personal data: only for a scope covering the member's branch (as the API decides).
         let branch: Option<String> = sqlx::query_scalar(
@@ -878,7 +878,7 @@ pub(crate) async fn whatif(State(state): State<AppState>, ctx: Ctx) -> Page {
         .get(&other_id)
         .cloned()
         .ok_or_else(|| PageError::bad_request(lang))?;
-    let pool = state.store.pool();
+    let pool = &state.reads;
     let (mine, theirs) = tokio::try_join!(
         query::coverage(pool, &basis.scope, &basis.rules),
         query::coverage(pool, &basis.scope, &other)
@@ -1017,7 +1017,7 @@ const LOG_ROWS: i64 = 100;
 pub(crate) async fn log(State(state): State<AppState>, ctx: Ctx) -> Page {
     auditor(&ctx)?;
     let lang = ctx.lang;
-    let pool = state.store.pool();
+    let pool = &state.reads;
     let event_type = ctx.param("type");
     let stream = ctx.param("stream");
     let mut after: i64 = match ctx.param("after") {
