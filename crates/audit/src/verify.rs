@@ -382,7 +382,8 @@ pub async fn verify_database(
 
     let mut rows = Rows {
         store,
-        after: from.map_or(0, |f| f - 1),
+        // Positions start at 1: a `from` at or below it re-hashes from the start.
+        after: from.map_or(0, |f| f.saturating_sub(1).max(0)),
         buf: VecDeque::new(),
         at_end: false,
     };
