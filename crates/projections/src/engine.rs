@@ -20,6 +20,62 @@ use sqlx::{Connection, Row};
 use std::future::Future;
 use std::time::Duration;
 
+/// What the live projector of this process last did, as it does it: `/metrics` serves it
+/// without asking the database.
+pub mod progress {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    static LEADING: AtomicBool = AtomicBool::new(false);
+    static GENERATION: AtomicI64 = AtomicI64::new(0);
+    static CHECKPOINT: AtomicI64 = AtomicI64::new(0);
+    /// `recorded_at` of the checkpoint's event, in Unix milliseconds (0: none).
+    static CHECKPOINT_RECORDED_MS: AtomicI64 = AtomicI64::new(0);
+    static EVENTS_FOLDED: AtomicI64 = AtomicI64::new(0);
+    /// Whether the last batch emptied what the log had below its frontier.
+    static CAUGHT_UP: AtomicBool = AtomicBool::new(false);
+
+    /// The live projector of this process, when it leads.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Live {
+        pub generation: i32,
+        pub checkpoint: i64,
+        pub checkpoint_recorded_ms: Option<i64>,
+        /// Events this process has folded since it started.
+        pub events_folded: i64,
+        pub caught_up: bool,
+    }
+
+    /// `None` unless this process leads the projection now.
+    pub fn live() -> Option<Live> {
+        LEADING.load(Ordering::Acquire).then(|| Live {
+            generation: GENERATION.load(Ordering::Relaxed) as i32,
+            checkpoint: CHECKPOINT.load(Ordering::Relaxed),
+            checkpoint_recorded_ms: Some(CHECKPOINT_RECORDED_MS.load(Ordering::Relaxed))
+                .filter(|ms| *ms != 0),
+            events_folded: EVENTS_FOLDED.load(Ordering::Relaxed),
+            caught_up: CAUGHT_UP.load(Ordering::Relaxed),
+        })
+    }
+
+    pub(crate) fn lead(generation: i32, checkpoint: i64) {
+        GENERATION.store(i64::from(generation), Ordering::Relaxed);
+        CHECKPOINT.store(checkpoint, Ordering::Relaxed);
+        CAUGHT_UP.store(false, Ordering::Relaxed);
+        LEADING.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn folded(checkpoint: i64, recorded_ms: i64, events: usize, caught_up: bool) {
+        CHECKPOINT.store(checkpoint, Ordering::Relaxed);
+        CHECKPOINT_RECORDED_MS.store(recorded_ms, Ordering::Relaxed);
+        EVENTS_FOLDED.fetch_add(events as i64, Ordering::Relaxed);
+        CAUGHT_UP.store(caught_up, Ordering::Relaxed);
+    }
+
+    pub(crate) fn step_down() {
+        LEADING.store(false, Ordering::Release);
+    }
+}
+
 /// The projection that holds the statistics' facts.
 pub const FACTS: &str = "facts";
 
@@ -217,8 +273,12 @@ pub async fn run(
     loop {
         let attempt = lead(&store, &database, &options);
         tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => {
+                progress::step_down();
+                return;
+            }
             result = attempt => {
+                progress::step_down();
                 if let Err(err) = result {
                     tracing::warn!(error = %err, "projector stopped; retrying");
                 }
@@ -252,6 +312,7 @@ async fn lead(
         position = projector.position(),
         "leading the facts projection"
     );
+    progress::lead(generation, projector.position());
     let mut subscription = store
         .subscribe(
             projector.position(),
@@ -262,6 +323,14 @@ async fn lead(
     loop {
         let events = subscription.next_batch().await?;
         projector.apply(&events).await?;
+        if let Some(last) = events.last() {
+            progress::folded(
+                last.position,
+                last.recorded_at.timestamp_millis(),
+                events.len(),
+                (events.len() as i64) < projector.batch_size,
+            );
+        }
         // A leader whose lock connection died is no leader any more; and after a swap the
         // live generation is another one, which this projector does not write.
         let live: i32 =

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod log;
+mod metrics;
 mod openapi;
 mod pages;
 mod reads;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub(crate) reads: sqlx::PgPool,
     /// The store over the read pool, for the log endpoints.
     pub(crate) log: EventStore,
+    /// What `/metrics` serves.
+    pub(crate) metrics: Arc<metrics::Metrics>,
     /// The operator's audit key (`AppState::with_audit`); without it the audit endpoints that
     /// need it answer `503`.
     pub audit: Option<Arc<audit::AuditKey>>,
@@ -103,7 +106,7 @@ impl AppState {
     pub fn new(store: EventStore, tz: chrono_tz::Tz, limits: Limits, stats: Stats) -> Self {
         let timeouts = Timeouts::default();
         let reads = reads::read_pool(store.pool(), &timeouts);
-        Self {
+        let mut state = Self {
             recorder: recorder::Recorder::new(store.clone(), tz),
             log: EventStore::new(reads.clone()),
             reads,
@@ -113,7 +116,10 @@ impl AppState {
             limits,
             stats,
             audit: None,
-        }
+            metrics: Arc::default(),
+        };
+        state.metrics = metrics::Metrics::start(&state);
+        state
     }
 }
 
@@ -147,6 +153,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.timeouts.request,
             serving::time_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::count_requests,
         ))
         .with_state(state)
         .layer(

@@ -10,7 +10,6 @@ use crate::error::{ApiError, Detail};
 use crate::extract::Params;
 use crate::reads::ReadConn;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -38,7 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/ledgers/classes", get(class_register))
         .route("/api/v1/headlines", get(headlines))
         .route("/api/v1/projections", get(projections))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(crate::metrics::metrics))
 }
 
 /// How long `min_position` / `as_of_position` wait for the read models.
@@ -624,59 +623,6 @@ async fn projections(State(state): State<AppState>, caller: Caller) -> Result<Re
         })),
     }]}))
     .into_response())
-}
-
-/// `GET /metrics`: the same in Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let status = engine::status(&state.store).await?;
-    let head = state.store.head_position().await?;
-    let mut body = format!(
-        "# HELP partyedu_projection_checkpoint Last log position folded into the read models.\n\
-         # TYPE partyedu_projection_checkpoint gauge\n\
-         partyedu_projection_checkpoint{{projection=\"{name}\"}} {checkpoint}\n\
-         # HELP partyedu_projection_lag_events Events in the log not yet folded in.\n\
-         # TYPE partyedu_projection_lag_events gauge\n\
-         partyedu_projection_lag_events{{projection=\"{name}\"}} {lag_events}\n\
-         # HELP partyedu_projection_lag_seconds Age of the oldest event not yet folded in.\n\
-         # TYPE partyedu_projection_lag_seconds gauge\n\
-         partyedu_projection_lag_seconds{{projection=\"{name}\"}} {lag_seconds}\n\
-         # HELP partyedu_log_head_position Highest committed log position.\n\
-         # TYPE partyedu_log_head_position gauge\n\
-         partyedu_log_head_position {head}\n",
-        name = status.name,
-        checkpoint = status.checkpoint,
-        lag_events = status.lag_events,
-        lag_seconds = status.lag_seconds,
-    );
-    if let Ok(rules) = crate::rules::live(&state).await {
-        body += &format!(
-            "# HELP partyedu_rule_set_info The live rule set.\n\
-             # TYPE partyedu_rule_set_info gauge\n\
-             partyedu_rule_set_info{{id=\"{}\",version=\"{}\",hash=\"{}\"}} 1\n",
-            rules.id(),
-            rules.rules.version,
-            rules.hash
-        );
-    }
-    if let Some(rebuild) = &status.rebuild {
-        body += &format!(
-            "# HELP partyedu_projection_rebuild_progress Share of the log a rebuild has folded.\n\
-             # TYPE partyedu_projection_rebuild_progress gauge\n\
-             partyedu_projection_rebuild_progress{{projection=\"{}\",generation=\"{}\"}} {}\n",
-            status.name,
-            rebuild.generation,
-            rebuild.progress()
-        );
-    }
-    Ok((
-        StatusCode::OK,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        body,
-    )
-        .into_response())
 }
 
 impl ApiError {

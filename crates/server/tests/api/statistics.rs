@@ -223,11 +223,9 @@ async fn the_live_figures_are_served_during_a_rebuild_and_the_new_after_the_swap
     assert!(rebuild["progress"].as_f64().unwrap() < 1.0, "{status}");
     assert_eq!(status["projections"][0]["rule_set"]["id"], "cn-2019-hours");
 
-    let metrics = api
-        .call(axum::http::Method::GET, "/metrics", None, None)
-        .await
-        .1;
-    let metrics = metrics.as_str().unwrap();
+    // `/metrics` serves what its background task last read (every 2 s), never a query of its
+    // own: wait for the reading that sees the rebuild.
+    let metrics = metrics_with(&api, "partyedu_projection_rebuild_progress{").await;
     assert!(
         metrics.contains("partyedu_projection_rebuild_progress{projection=\"facts\""),
         "{metrics}"
@@ -545,5 +543,54 @@ async fn positions_beyond_the_head_are_refused_and_as_of_takes_a_time(pool: PgPo
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert_eq!(body["error"]["details"][0]["path"], "as_of", "{query}");
+    }
+}
+
+/// `/metrics` counts requests by route (the pattern, not the path) and status, and serves the
+/// projection's figures from what the process holds; label values are escaped.
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn metrics_count_requests_by_route_and_status(pool: PgPool) {
+    let api = Api::seeded(pool.clone()).await;
+    project(&pool).await;
+    api.get("viewer", "/api/v1/coverage?year=2024").await;
+    api.get("viewer", "/api/v1/coverage?year=2024").await;
+    api.get("viewer", "/api/v1/members/MA1/history").await;
+    api.get("recorder", "/api/v1/coverage?year=2024").await;
+    let head = EventStore::new(pool.clone()).head_position().await.unwrap();
+    let text = metrics_with(
+        &api,
+        &format!("partyedu_projection_checkpoint{{projection=\"facts\"}} {head}\n"),
+    )
+    .await;
+    for line in [
+        "partyedu_http_requests_total{route=\"/api/v1/coverage\",status=\"200\"} 2",
+        "partyedu_http_requests_total{route=\"/api/v1/coverage\",status=\"403\"} 1",
+        "partyedu_http_requests_total{route=\"/api/v1/members/{id}/history\",status=\"200\"} 1",
+        "partyedu_rule_set_info{id=\"cn-2019-hours\",",
+    ] {
+        assert!(text.contains(line), "no `{line}` in\n{text}");
+    }
+    assert!(
+        text.contains(&format!(
+            "partyedu_projection_checkpoint{{projection=\"facts\"}} {head}\n"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("MA1"), "ids in paths never become labels");
+}
+
+/// `/metrics` once it contains `wanted` (the background task reads every 2 s), or after 10 s.
+async fn metrics_with(api: &Api, wanted: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = api
+            .call(axum::http::Method::GET, "/metrics", None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let text = body.as_str().unwrap().to_owned();
+        if text.contains(wanted) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
