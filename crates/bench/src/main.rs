@@ -15,6 +15,7 @@ mod history;
 mod projections;
 mod recording;
 mod shapes;
+mod soak;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -55,6 +56,9 @@ enum Mode {
     /// One event per request through HTTP, 1 and 16 clients, beside the raw 16-client INSERT
     /// ceiling of the same run.
     Recording(recording::Args),
+    /// The real server as a child: appends and queries at steady rates through HTTP for a
+    /// while, one rebuild and one rule switch in the middle; errors, p99s, resident memory.
+    Soak(soak::Args),
     /// Internal: one rebuild in this process, reported as one JSON line (run by `projections`).
     #[command(hide = true)]
     RebuildOnly(projections::RebuildArgs),
@@ -93,6 +97,7 @@ async fn main() -> Result<()> {
         Mode::Projections(args) => projections::run(args).await,
         Mode::Recording(args) => recording::run(args).await,
         Mode::Audit(args) => audit::run(args).await,
+        Mode::Soak(args) => soak::run(args).await,
         Mode::RebuildOnly(args) => projections::rebuild_only(args).await,
     }
 }
