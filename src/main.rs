@@ -7,6 +7,7 @@ use partyedu_projections::{RuleBook, RunOptions, engine};
 use partyedu_server::audit::{self, AuditKey};
 use partyedu_server::auth::{self, Role};
 use partyedu_server::recorder::Recorder;
+use partyedu_server::sheets::{self, Lang, SheetError, SheetFormat, SheetKind};
 use partyedu_server::transfer::{self, ImportError};
 use partyedu_server::{AppState, Limits, Stats};
 use partyedu_store::EventStore;
@@ -158,12 +159,37 @@ enum Command {
         after_help = "Example:\n  partyedu token create --role viewer --name office"
     )]
     Token(TokenCommand),
-    /// Import an NDJSON file of event records, validated as the API would; a file with any
-    /// refused record stores nothing, and running it again stores nothing new.
-    #[command(after_help = "Example:\n  partyedu import export-2025.ndjson")]
+    /// Import an NDJSON file of event records, or a spreadsheet (XLSX or CSV, UTF-8 or
+    /// GB18030), validated as the API would; a file with any problem stores nothing and names
+    /// each problem's line (or row and column), and running it again stores nothing new.
+    #[command(after_help = "Examples:\n  \
+        partyedu import export-2025.ndjson\n  \
+        partyedu import 2025年3月培训签到表.xlsx --as class-register\n  \
+        partyedu import 学习强国导出.csv --as online-hours")]
     Import {
-        /// The file (as written by `export`, or by `gen`).
+        /// The file (NDJSON as written by `export` or `gen`, or a sheet with `--as`).
         file: PathBuf,
+        /// What a spreadsheet holds: `class-register` (classes and their attendees, by id or
+        /// name) or `online-hours` (members' online study from the platforms' exports).
+        #[arg(long = "as")]
+        sheet: Option<partyedu_server::sheets::SheetKind>,
+    },
+    /// Write the empty spreadsheet (a header and an example row) that `import --as` and the
+    /// dashboard read.
+    #[command(after_help = "Example:\n  \
+        partyedu template class-register --format xlsx --lang zh-CN --out 培训签到表.xlsx")]
+    Template {
+        /// `class-register` or `online-hours`.
+        kind: partyedu_server::sheets::SheetKind,
+        /// `csv` (UTF-8 with a BOM, as Excel opens it) or `xlsx`.
+        #[arg(long, default_value = "xlsx")]
+        format: String,
+        /// The headers' language: `zh-CN` or `en`.
+        #[arg(long, default_value = "zh-CN")]
+        lang: String,
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write a valid, realistic, deterministic history as NDJSON to standard output (for
     /// `import`).
@@ -370,6 +396,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) if args.file.is_some() || args.proof.is_some() => {
             return verify_offline(args);
         }
+        Command::Template {
+            kind,
+            format,
+            lang,
+            out,
+        } => return template(*kind, format, lang, out.as_deref()),
         _ => {}
     }
     let database = locate_database(cli.database_url.clone()).await?;
@@ -426,8 +458,10 @@ async fn run_with(cli: Cli, options: &PgConnectOptions, pool: PgPool) -> anyhow:
             serve(pool, options, cli.time_zone, listen, limits, stats, key).await
         }
         Command::Token(command) => token(pool, cli.time_zone, command).await,
-        Command::Import { file } => import(pool, cli.time_zone, &file).await,
-        Command::Gen { .. } => unreachable!("gen needs no database and ran before"),
+        Command::Import { file, sheet } => import(pool, cli.time_zone, &file, sheet).await,
+        Command::Gen { .. } | Command::Template { .. } => {
+            unreachable!("gen and template need no database and ran before")
+        }
         Command::Projections => projections(pool, cli.time_zone).await,
         Command::Rebuild {
             rules,
@@ -673,10 +707,19 @@ async fn token(pool: PgPool, tz: chrono_tz::Tz, command: TokenCommand) -> anyhow
     Ok(())
 }
 
-async fn import(pool: PgPool, tz: chrono_tz::Tz, file: &Path) -> anyhow::Result<()> {
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
-    );
+async fn import(
+    pool: PgPool,
+    tz: chrono_tz::Tz,
+    file: &Path,
+    sheet: Option<SheetKind>,
+) -> anyhow::Result<()> {
+    let format = SheetFormat::of_path(file);
+    if format.is_some() && sheet.is_none() {
+        anyhow::bail!(
+            "{} is a spreadsheet: say what it holds with --as class-register or --as online-hours",
+            file.display()
+        );
+    }
     let recorder = Recorder::new(EventStore::new(pool), tz);
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")
@@ -685,30 +728,77 @@ async fn import(pool: PgPool, tz: chrono_tz::Tz, file: &Path) -> anyhow::Result<
     );
     bar.set_message("validating");
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let result = transfer::import(&recorder, reader, &cli_actor(), |stored, total| {
+    let progress = |stored: usize, total: usize| {
         bar.set_message("storing");
         bar.set_length(total as u64);
         bar.set_position(stored as u64);
-    })
-    .await;
-    bar.finish_and_clear();
-    match result {
-        Ok(stored) => {
-            println!("imported {stored} new event(s) from {}", file.display());
-            Ok(())
-        }
-        Err(ImportError::Refused(problems)) => {
-            for p in &problems {
-                eprintln!("line {}: {}: {}", p.line, p.path, p.problem);
+    };
+    let stored = match (sheet, format) {
+        (Some(kind), Some(format)) => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let result =
+                sheets::import_sheet(&recorder, kind, &bytes, format, &cli_actor(), progress).await;
+            bar.finish_and_clear();
+            match result {
+                Err(SheetError::Problems(problems)) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    anyhow::bail!(
+                        "{} problem(s) in {}; nothing was stored",
+                        problems.len(),
+                        file.display()
+                    )
+                }
+                other => other?,
             }
-            anyhow::bail!(
-                "{} refused record(s) in {}; nothing was stored",
-                problems.len(),
-                file.display()
-            )
         }
-        Err(err) => Err(err.into()),
+        (Some(_), None) => anyhow::bail!(
+            "--as reads a spreadsheet: {} is neither .xlsx nor .csv",
+            file.display()
+        ),
+        (None, _) => {
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+            );
+            let result = transfer::import(&recorder, reader, &cli_actor(), progress).await;
+            bar.finish_and_clear();
+            match result {
+                Err(ImportError::Refused(problems)) => {
+                    for p in &problems {
+                        eprintln!("line {}: {}: {}", p.line, p.path, p.problem);
+                    }
+                    anyhow::bail!(
+                        "{} refused record(s) in {}; nothing was stored",
+                        problems.len(),
+                        file.display()
+                    )
+                }
+                other => other?,
+            }
+        }
+    };
+    println!("imported {stored} new event(s) from {}", file.display());
+    Ok(())
+}
+
+/// Writes the empty sheet of `kind`.
+fn template(kind: SheetKind, format: &str, lang: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let lang = Lang::parse(lang)
+        .ok_or_else(|| anyhow::anyhow!("--lang: `{lang}` is neither zh-CN nor en"))?;
+    let bytes = match format {
+        "csv" => sheets::template_csv(kind, lang),
+        "xlsx" => sheets::template_xlsx(kind, lang)?,
+        other => anyhow::bail!("--format: `{other}` is neither csv nor xlsx"),
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?,
     }
+    Ok(())
 }
 
 async fn export(

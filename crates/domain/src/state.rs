@@ -238,6 +238,11 @@ impl State {
         self.members.get(id)
     }
 
+    /// Every member ever enrolled, in no particular order.
+    pub fn members(&self) -> impl Iterator<Item = (&Id, &Member)> {
+        self.members.iter()
+    }
+
     pub fn class(&self, id: &Id) -> Option<&Class> {
         self.classes.get(id)
     }

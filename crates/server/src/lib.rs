@@ -12,6 +12,7 @@ mod pages;
 mod reads;
 mod record;
 pub mod recorder;
+pub mod sheets;
 mod recording;
 mod rules;
 mod serving;

@@ -112,6 +112,7 @@ pub struct Recorder {
     /// Recordings not yet taken into a group.
     queue: Arc<std::sync::Mutex<Vec<Pending>>>,
     upcaster: Arc<Upcaster>,
+    tz: chrono_tz::Tz,
 }
 
 impl Recorder {
@@ -127,7 +128,23 @@ impl Recorder {
             state: Arc::new(Mutex::new(State::new(tz))),
             queue: Arc::default(),
             upcaster: Arc::new(upcaster),
+            tz,
         }
+    }
+
+    /// The deployment's time zone.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.tz
+    }
+
+    /// Every member's id and current name, from the log as it stands (for sheets that name
+    /// members by name).
+    pub async fn roster(&self) -> Result<crate::sheets::Roster, RecordError> {
+        self.warm_up().await?;
+        let state = self.state.lock().await;
+        Ok(crate::sheets::Roster::new(state.members().map(
+            |(id, member)| (id.to_string(), member.name.to_string()),
+        )))
     }
 
     pub fn upcaster(&self) -> &Upcaster {

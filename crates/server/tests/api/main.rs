@@ -10,5 +10,6 @@ mod limits;
 mod openapi;
 mod pages;
 mod recording;
+mod sheets;
 mod statistics;
 mod transfer;
