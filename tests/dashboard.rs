@@ -161,6 +161,11 @@ async fn the_dashboard_in_headless_chromium(pool: PgPool) {
         found("chromedriver"),
         found("chromium").or_else(|| found("chromium-browser")),
     ) else {
+        // CI installs them (.ci/run), so there a missing browser is a failure, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the browser test needs Debian's chromium and chromium-driver"
+        );
         eprintln!("skipped: the browser test needs Debian's chromium and chromium-driver");
         return;
     };
