@@ -64,9 +64,25 @@ async fn record_events(
                 state.limits.max_body_bytes
             ))
         })?;
-    let request = parse_request(&bytes, state.limits.max_batch_events)?;
+    let stored = record_body(&state, &caller, &bytes, correlation_id(&headers)?).await?;
+    let page = EventsPage {
+        events: stored.iter().map(|e| Record::new(e, state.tz)).collect(),
+        next_after: None,
+    };
+    Ok((StatusCode::CREATED, Json(page)).into_response())
+}
+
+/// Parses a request body of `POST /api/v1/events` and records it for `caller`: the one path by
+/// which the API and the dashboard's forms record (same validation, scope and idempotency).
+pub(crate) async fn record_body(
+    state: &AppState,
+    caller: &Caller,
+    bytes: &[u8],
+    correlation: Option<String>,
+) -> Result<Vec<partyedu_store::RecordedEvent>, ApiError> {
+    let request = parse_request(bytes, state.limits.max_batch_events)?;
     let mut metadata = Map::new();
-    if let Some(id) = correlation_id(&headers)? {
+    if let Some(id) = correlation {
         metadata.insert("correlation_id".to_owned(), Value::String(id));
     }
     if let Some(key) = &request.idempotency_key {
@@ -103,16 +119,11 @@ async fn record_events(
             .idempotency_key
             .map(|key| format!("{}:{key}", caller.name)),
     };
-    let stored = state
+    state
         .recorder
         .record(submission)
         .await
-        .map_err(record_error)?;
-    let page = EventsPage {
-        events: stored.iter().map(|e| Record::new(e, state.tz)).collect(),
-        next_after: None,
-    };
-    Ok((StatusCode::CREATED, Json(page)).into_response())
+        .map_err(record_error)
 }
 
 fn parse_request(bytes: &[u8], max_events: usize) -> Result<RecordRequest, ApiError> {

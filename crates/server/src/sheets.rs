@@ -366,19 +366,25 @@ impl Roster {
         roster
     }
 
+    /// The members whose id is `text`, else whose name is `text`: one, several (a name shared)
+    /// or none.
+    pub fn lookup(&self, text: &str) -> Vec<String> {
+        if self.ids.contains(text) {
+            return vec![text.to_owned()];
+        }
+        self.by_name.get(text).cloned().unwrap_or_default()
+    }
+
     /// The member a cell names: an id, else a name that exactly one member has.
     fn resolve(&self, text: &str) -> Result<String, String> {
-        if self.ids.contains(text) {
-            return Ok(text.to_owned());
-        }
-        match self.by_name.get(text).map(Vec::as_slice) {
-            Some([id]) => Ok(id.clone()),
-            Some(ids) => Err(format!(
+        match self.lookup(text).as_slice() {
+            [id] => Ok(id.clone()),
+            [] => Err(format!("no member has the id or name `{text}`")),
+            ids => Err(format!(
                 "`{text}` is the name of {} members ({}): write the member id",
                 ids.len(),
                 ids.join(", ")
             )),
-            None => Err(format!("no member has the id or name `{text}`")),
         }
     }
 }

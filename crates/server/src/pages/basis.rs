@@ -162,7 +162,23 @@ pub(crate) async fn resolve(state: &AppState, ctx: &Ctx) -> Result<PageBasis, Pa
     if given_as_of.is_some_and(|p| p < 0) {
         return Err(PageError::bad_request(ctx.lang));
     }
-    let (generation, reached) = checkpoint(pool).await.page(ctx)?;
+    // `min_position` (read your own writes): wait up to 5 s for the read models to reach it.
+    let min: Option<i64> = number(ctx, "min_position")?;
+    let mut waited = 0;
+    let (generation, reached) = loop {
+        let (generation, reached) = checkpoint(pool).await.page(ctx)?;
+        if min.is_none_or(|m| reached >= m) {
+            break (generation, reached);
+        }
+        if waited >= 50 {
+            return Err(PageError::new(
+                ctx.lang,
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            ));
+        }
+        waited += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     if given_as_of.is_some_and(|p| p > reached) {
         return Err(PageError::new(
             ctx.lang,

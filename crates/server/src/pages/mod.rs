@@ -8,6 +8,7 @@
 
 mod basis;
 mod export;
+mod forms;
 pub mod labels;
 mod svg;
 mod views;
@@ -53,6 +54,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/whatif", get(views::whatif))
         .route("/log", get(views::log))
         .route("/log/events/{id}", get(views::event))
+        .route("/record", get(forms::index))
+        .route("/record/{form}", get(forms::show).post(forms::submit))
         .route("/signin", get(views::signin_form).post(views::signin))
         .route("/signout", post(views::signout))
         .route("/assets/app.css", get(stylesheet))
@@ -191,39 +194,48 @@ impl FromRequestParts<AppState> for Ctx {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let params = query_params(parts);
-        let (lang, set_lang) = language(parts, &params);
-        let path = parts.uri.path().to_owned();
-        let here = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
-        let to_signin = || PageError::signin(lang, &here);
-        let caller = if parts.headers.contains_key(AUTHORIZATION) {
-            Caller::from_request_parts(parts, state).await
-        } else {
-            match cookie(parts, TOKEN_COOKIE) {
-                Some(token) => caller_of_token(state, token).await,
-                None => return Err(to_signin()),
-            }
-        };
-        let caller = match caller {
-            Ok(caller) => caller,
-            Err(e) if e.status() == StatusCode::UNAUTHORIZED => return Err(to_signin()),
-            Err(e) => return Err(PageError::from_api(lang, e)),
-        };
-        if caller.role == Role::Recorder {
-            // Recorders record; the dashboard reads statistics.
-            return Err(PageError::new(lang, StatusCode::FORBIDDEN));
-        }
-        Ok(Ctx {
-            caller,
-            lang,
-            params,
-            path,
-            set_lang,
-        })
+        context(parts, state, false).await
     }
+}
+
+/// The context of a page request; recorders only where `recorders` (the recording pages).
+pub(crate) async fn context(
+    parts: &mut Parts,
+    state: &AppState,
+    recorders: bool,
+) -> Result<Ctx, PageError> {
+    let params = query_params(parts);
+    let (lang, set_lang) = language(parts, &params);
+    let path = parts.uri.path().to_owned();
+    let here = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    let to_signin = || PageError::signin(lang, &here);
+    let caller = if parts.headers.contains_key(AUTHORIZATION) {
+        Caller::from_request_parts(parts, state).await
+    } else {
+        match cookie(parts, TOKEN_COOKIE) {
+            Some(token) => caller_of_token(state, token).await,
+            None => return Err(to_signin()),
+        }
+    };
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => return Err(to_signin()),
+        Err(e) => return Err(PageError::from_api(lang, e)),
+    };
+    if caller.role == Role::Recorder && !recorders {
+        // Recorders record; the dashboard reads statistics.
+        return Err(PageError::new(lang, StatusCode::FORBIDDEN));
+    }
+    Ok(Ctx {
+        caller,
+        lang,
+        params,
+        path,
+        set_lang,
+    })
 }
 
 impl Ctx {
@@ -589,6 +601,8 @@ pub(crate) struct View {
     pub signin: Option<SigninForm>,
     /// The log view's filter form.
     pub log_filter: Option<LogFilter>,
+    /// A recording form (`/record/…`), and the corrections a record's page offers.
+    pub forms: Vec<forms::FormView>,
 }
 
 #[derive(Clone, Debug)]
@@ -623,6 +637,7 @@ impl View {
             pre: Vec::new(),
             signin: None,
             log_filter: None,
+            forms: Vec::new(),
         }
     }
 
@@ -653,14 +668,20 @@ impl View {
             ("nav.whatif", "/whatif"),
             ("nav.projections", "/status"),
         ];
+        if ctx.caller.role == Role::Recorder {
+            items.clear();
+        }
         if ctx.reads_log() {
             items.push(("nav.log", "/log"));
+        }
+        if forms::records(ctx) {
+            items.push(("nav.record", "/record"));
         }
         view.nav = items
             .into_iter()
             .map(|(key, path)| NavItem {
                 label: ctx.t(key),
-                href: if path == "/log" || path == "/status" {
+                href: if ["/log", "/status", "/record"].contains(&path) {
                     path.to_owned()
                 } else {
                     ctx.link(path, &[])

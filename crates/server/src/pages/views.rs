@@ -1179,6 +1179,8 @@ pub(crate) async fn event(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
         label: ctx.t("note.record_api").to_owned(),
         href: format!("/api/v1/audit/records/{id}"),
     });
+    let data: Json = serde_json::from_str(record.data.get()).unwrap_or_default();
+    view.forms = super::forms::corrections(&ctx, record.event_type, &id.to_string(), &data);
     respond(&ctx, view)
 }
 

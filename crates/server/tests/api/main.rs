@@ -10,6 +10,7 @@ mod limits;
 mod openapi;
 mod pages;
 mod recording;
+mod recording_pages;
 mod sheets;
 mod statistics;
 mod transfer;

@@ -10,19 +10,19 @@ use serde_json::json;
 use sqlx::PgPool;
 use tower::ServiceExt;
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-async fn send(api: &Api, request: Request<Body>) -> Reply {
+pub(crate) async fn send(api: &Api, request: Request<Body>) -> Reply {
     let response = api.app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -38,7 +38,7 @@ async fn send(api: &Api, request: Request<Body>) -> Reply {
 }
 
 /// A page as the holder of token `who` sees it (the token in the sign-in cookie).
-async fn page(api: &Api, who: &str, uri: &str) -> Reply {
+pub(crate) async fn page(api: &Api, who: &str, uri: &str) -> Reply {
     let request = Request::builder()
         .uri(uri)
         .header(header::COOKIE, format!("pe_token={}", api.token(who)))

@@ -1,0 +1,806 @@
+//! Recording in the dashboard: a form per record made most often, posted to `/record/{form}`
+//! and recorded through exactly the path of `POST /api/v1/events`
+//! ([`crate::recording::record_body`]): same validation, scope and idempotency.
+//!
+//! Every rendered form carries a random key (hidden field `form_key`) sent as the batch's
+//! idempotency key, so a double-click or a resubmitted form stores once. Members are entered by
+//! id or name; unknown, ambiguous and repeated ones are flagged at their field before anything
+//! is sent. A refusal's JSON path (`events[0].data.attendee_ids[3]`) names the field it is shown
+//! at. Cross-site posts are refused: besides the SameSite=Strict cookie, the `Origin` (else
+//! `Referer`) host must equal the request's `Host`.
+
+use super::{Choice, Ctx, Link, OrPage, PageError, Table, View, basis, enc, respond};
+use crate::AppState;
+use crate::auth::Role;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use chrono::{NaiveDateTime, TimeZone};
+use partyedu_domain::kinds::{ClassForm, ContactChannel, StudyPlatform, VisitPurpose};
+use rand::RngCore;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+type Page = Result<Response, PageError>;
+
+/// How a field is entered and turned into its data value.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Long,
+    /// A number (an integer when it reads as one).
+    Number,
+    /// `datetime-local`, recorded with the deployment's offset.
+    DateTime,
+    Date,
+    /// One of a vocabulary, labelled `prefix.value`.
+    Choice(&'static str, Values),
+    /// Any of a vocabulary (check boxes).
+    Multi(&'static str, Values),
+    /// An org unit of the caller's scope.
+    Org,
+    /// One member by id or name.
+    Member,
+    /// Members by id or name, one a line or separated by commas.
+    Members,
+    /// Ids separated by commas.
+    Ids,
+    /// Carried from the page that offered the form (the record a correction targets).
+    Hidden,
+}
+
+struct Field {
+    name: &'static str,
+    kind: Kind,
+    required: bool,
+}
+
+const fn req(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+    }
+}
+
+const fn opt(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+    }
+}
+
+/// A form: the event it records and its fields, named as the catalog names the data fields.
+struct Spec {
+    slug: &'static str,
+    event_type: &'static str,
+    /// The field holding the record's id, prefilled with a fresh one (`prefix-…`).
+    id: Option<(&'static str, &'static str)>,
+    fields: &'static [Field],
+    /// Listed on `/record` (corrections are offered on a record's page instead).
+    listed: bool,
+}
+
+/// A vocabulary's values, as the catalog spells them.
+type Values = fn() -> Vec<&'static str>;
+
+macro_rules! vocab {
+    ($t:ty) => {
+        || <$t>::ALL.iter().map(|v| v.as_str()).collect()
+    };
+}
+
+const FORMS: &[Spec] = &[
+    Spec {
+        slug: "class",
+        event_type: "ClassHeld",
+        id: Some(("class_id", "C")),
+        fields: &[
+            req("class_id", Kind::Text),
+            req("title", Kind::Text),
+            req("form", Kind::Choice("form", vocab!(ClassForm))),
+            opt("venue_id", Kind::Text),
+            req("organizer_org_id", Kind::Org),
+            req("starts_at", Kind::DateTime),
+            req("duration_minutes", Kind::Number),
+            req("study_hours", Kind::Number),
+            opt("lecturer_ids", Kind::Ids),
+            req("attendee_ids", Kind::Members),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "lecture",
+        event_type: "PartyLectureGiven",
+        id: Some(("lecture_id", "L")),
+        fields: &[
+            req("lecture_id", Kind::Text),
+            req("title", Kind::Text),
+            req("speaker_id", Kind::Member),
+            req("audience_org_id", Kind::Org),
+            opt("venue_id", Kind::Text),
+            req("given_at", Kind::DateTime),
+            req("duration_minutes", Kind::Number),
+            req("study_hours", Kind::Number),
+            req("attendee_ids", Kind::Members),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "visit",
+        event_type: "HomeVisitMade",
+        id: Some(("visit_id", "HV")),
+        fields: &[
+            req("visit_id", Kind::Text),
+            req("member_id", Kind::Member),
+            req("visitor_ids", Kind::Members),
+            req("visited_on", Kind::Date),
+            req("purposes", Kind::Multi("purpose", vocab!(VisitPurpose))),
+            req("study_hours", Kind::Number),
+            opt("note", Kind::Long),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "wish-claim",
+        event_type: "MicroWishClaimed",
+        id: None,
+        fields: &[
+            req("wish_id", Kind::Text),
+            req("member_id", Kind::Member),
+            req("claimed_on", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "wish-fulfil",
+        event_type: "MicroWishFulfilled",
+        id: None,
+        fields: &[
+            req("wish_id", Kind::Text),
+            req("fulfilled_on", Kind::Date),
+            opt("note", Kind::Long),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "online",
+        event_type: "OnlineStudyLogged",
+        id: Some(("log_id", "OS")),
+        fields: &[
+            req("log_id", Kind::Text),
+            req("member_id", Kind::Member),
+            req("platform", Kind::Choice("platform", vocab!(StudyPlatform))),
+            req("studied_on", Kind::Date),
+            req("study_hours", Kind::Number),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "contact",
+        event_type: "MobileMemberContacted",
+        id: Some(("contact_id", "MC")),
+        fields: &[
+            req("contact_id", Kind::Text),
+            req("member_id", Kind::Member),
+            req("contacted_by", Kind::Member),
+            req("contacted_on", Kind::Date),
+            req("channel", Kind::Choice("channel", vocab!(ContactChannel))),
+            opt("note", Kind::Long),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "void",
+        event_type: "RecordVoided",
+        id: None,
+        fields: &[req("event_id", Kind::Hidden), req("reason", Kind::Long)],
+        listed: false,
+    },
+    Spec {
+        slug: "amend",
+        event_type: "AttendanceAmended",
+        id: None,
+        fields: &[
+            req("class_id", Kind::Hidden),
+            opt("added", Kind::Members),
+            opt("removed", Kind::Members),
+            req("reason", Kind::Long),
+        ],
+        listed: false,
+    },
+];
+
+/// The event types a void may target (CONTRACT §2, corrections).
+pub(crate) const VOIDABLE: &[&str] = &[
+    "ClassHeld",
+    "PartyLectureGiven",
+    "HomeVisitMade",
+    "OnlineStudyLogged",
+    "MobileMemberContacted",
+    "OrgLifeMeetingHeld",
+    "AttendanceAmended",
+];
+
+fn spec(slug: &str) -> Option<&'static Spec> {
+    FORMS.iter().find(|s| s.slug == slug)
+}
+
+/// A form as the template shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct FormView {
+    pub action: String,
+    pub title: String,
+    pub key: String,
+    pub fields: Vec<FieldView>,
+    /// Refusals that concern no one field.
+    pub errors: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct FieldView {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// `text`, `number`, `date`, `datetime-local`, `textarea`, `select`, `checkboxes`, `hidden`.
+    pub input: &'static str,
+    pub value: String,
+    pub options: Vec<Choice>,
+    pub required: bool,
+    pub hint: &'static str,
+    pub errors: Vec<String>,
+}
+
+/// A page context for recording: recorders and admins only (others get 403).
+pub(crate) struct RecordCtx(pub Ctx);
+
+impl FromRequestParts<AppState> for RecordCtx {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let ctx = super::context(parts, state, true).await?;
+        if !records(&ctx) {
+            return Err(PageError::new(ctx.lang, StatusCode::FORBIDDEN));
+        }
+        Ok(RecordCtx(ctx))
+    }
+}
+
+/// Whether the caller may record.
+pub(crate) fn records(ctx: &Ctx) -> bool {
+    matches!(ctx.caller.role, Role::Recorder | Role::Admin)
+}
+
+fn random_key() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The org units a form may name: the caller's subtree.
+async fn org_choices(state: &AppState, ctx: &Ctx) -> Result<Vec<(String, String)>, PageError> {
+    let basis = basis::resolve(state, ctx).await?;
+    let root = ctx.caller.scope.as_ref().map(|s| s.as_str().to_owned());
+    Ok(basis
+        .orgs
+        .subtree(root.as_deref())
+        .into_iter()
+        .map(|u| (u.id.clone(), format!("{} ({})", u.name, u.id)))
+        .collect())
+}
+
+/// The form `spec` with `values` filled in (and a fresh key unless one is given).
+fn form_view(
+    ctx: &Ctx,
+    spec: &Spec,
+    values: &BTreeMap<String, Vec<String>>,
+    orgs: &[(String, String)],
+    key: Option<String>,
+) -> FormView {
+    let lang = ctx.lang;
+    let first = |name: &str| {
+        values
+            .get(name)
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let fields = spec
+        .fields
+        .iter()
+        .map(|f| {
+            let mut value = first(f.name);
+            if value.is_empty()
+                && let Some((id, prefix)) = spec.id
+                && id == f.name
+            {
+                value = format!("{prefix}-{}", &random_key()[..10]);
+            }
+            let (input, options) = match f.kind {
+                Kind::Text | Kind::Member | Kind::Ids => ("text", Vec::new()),
+                Kind::Long | Kind::Members => ("textarea", Vec::new()),
+                Kind::Number => ("number", Vec::new()),
+                Kind::Date => ("date", Vec::new()),
+                Kind::DateTime => ("datetime-local", Vec::new()),
+                Kind::Hidden => ("hidden", Vec::new()),
+                Kind::Choice(prefix, all) | Kind::Multi(prefix, all) => {
+                    let chosen = values.get(f.name).cloned().unwrap_or_default();
+                    let options = all()
+                        .into_iter()
+                        .map(|v| Choice {
+                            value: (*v).to_owned(),
+                            label: lang.value(prefix, v),
+                            selected: chosen.iter().any(|c| c == v),
+                        })
+                        .collect();
+                    let input = if matches!(f.kind, Kind::Multi(..)) {
+                        "checkboxes"
+                    } else {
+                        "select"
+                    };
+                    (input, options)
+                }
+                Kind::Org => (
+                    "select",
+                    orgs.iter()
+                        .map(|(id, label)| Choice {
+                            value: id.clone(),
+                            label: label.clone(),
+                            selected: *id == value,
+                        })
+                        .collect(),
+                ),
+            };
+            FieldView {
+                name: f.name,
+                label: lang.t(&format!("field.{}", f.name)),
+                input,
+                value,
+                options,
+                required: f.required,
+                hint: match f.kind {
+                    Kind::Members => lang.t("rec.members_hint"),
+                    Kind::Member => lang.t("rec.member_hint"),
+                    Kind::Ids => lang.t("rec.ids_hint"),
+                    _ => "",
+                },
+                errors: Vec::new(),
+            }
+        })
+        .collect();
+    FormView {
+        action: format!("/record/{}{}", spec.slug, lang_query(ctx)),
+        title: lang.value("form_title", spec.slug),
+        key: key.unwrap_or_else(random_key),
+        fields,
+        errors: Vec::new(),
+    }
+}
+
+fn lang_query(ctx: &Ctx) -> &'static str {
+    if ctx.lang == super::Lang::En {
+        "?lang=en"
+    } else {
+        ""
+    }
+}
+
+/// `GET /record`: the forms this caller may use.
+pub(crate) async fn index(RecordCtx(ctx): RecordCtx) -> Page {
+    let mut view = View::new(&ctx, "page.record");
+    for s in FORMS.iter().filter(|s| s.listed) {
+        view.links.push(Link {
+            label: ctx.lang.value("form_title", s.slug),
+            href: format!("/record/{}{}", s.slug, lang_query(&ctx)),
+        });
+    }
+    view.links.push(Link {
+        label: ctx.t("page.upload").to_owned(),
+        href: format!("/record/upload{}", lang_query(&ctx)),
+    });
+    respond(&ctx, view)
+}
+
+/// `GET /record/{form}`: the empty form (prefilled from the query, as a record's page does).
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    RecordCtx(ctx): RecordCtx,
+    Path(slug): Path<String>,
+) -> Page {
+    let spec = spec(&slug).ok_or_else(|| PageError::new(ctx.lang, StatusCode::NOT_FOUND))?;
+    let orgs = org_choices(&state, &ctx).await?;
+    let values = ctx
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), vec![v.clone()]))
+        .collect();
+    let mut view = View::new(&ctx, "page.record");
+    view.forms.push(form_view(&ctx, spec, &values, &orgs, None));
+    respond(&ctx, view)
+}
+
+/// The form of a correction on a record's page (void; for a class, amend attendance).
+pub(crate) fn corrections(
+    ctx: &Ctx,
+    event_type: &str,
+    event_id: &str,
+    data: &Value,
+) -> Vec<FormView> {
+    if !records(ctx) || !VOIDABLE.contains(&event_type) {
+        return Vec::new();
+    }
+    let one = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), vec![v.to_owned()])]);
+    let mut forms = vec![form_view(
+        ctx,
+        spec("void").expect("listed"),
+        &one("event_id", event_id),
+        &[],
+        None,
+    )];
+    if event_type == "ClassHeld"
+        && let Some(class) = data.get("class_id").and_then(Value::as_str)
+    {
+        forms.push(form_view(
+            ctx,
+            spec("amend").expect("listed"),
+            &one("class_id", class),
+            &[],
+            None,
+        ));
+    }
+    forms
+}
+
+/// Whether a POST comes from this site: the `Origin` (else `Referer`) host is the `Host`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|h| h.to_str().ok())
+        .and_then(|u| u.split_once("://"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest));
+    matches!((host, from), (Some(h), Some(f)) if h.eq_ignore_ascii_case(f))
+}
+
+/// `POST /record/{form}`: flags what the form itself can tell, records the rest through the
+/// API's path, and shows every refusal at its field, or the stored record.
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    RecordCtx(ctx): RecordCtx,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Page {
+    let lang = ctx.lang;
+    if !same_origin(&headers) {
+        return Err(PageError::new(lang, StatusCode::FORBIDDEN));
+    }
+    let spec = spec(&slug).ok_or_else(|| PageError::new(lang, StatusCode::NOT_FOUND))?;
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in super::serde_urlencoded_pairs(&String::from_utf8_lossy(&body)) {
+        values.entry(k).or_default().push(v);
+    }
+    let key = values
+        .get("form_key")
+        .and_then(|v| v.first())
+        .filter(|k| (1..=100).contains(&k.len()))
+        .cloned()
+        .ok_or_else(|| PageError::bad_request(lang))?;
+    let orgs = if spec.fields.iter().any(|f| matches!(f.kind, Kind::Org)) {
+        org_choices(&state, &ctx).await?
+    } else {
+        Vec::new()
+    };
+    let mut form = form_view(&ctx, spec, &values, &orgs, Some(key.clone()));
+    let roster = state
+        .recorder
+        .roster()
+        .await
+        .map_err(crate::recording::record_error)
+        .page(&ctx)?;
+    // The data, and for each member list the text each resolved id came from.
+    let mut data = Map::new();
+    let mut entered: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (f, view) in spec.fields.iter().zip(form.fields.iter_mut()) {
+        let text = view.value.trim().to_owned();
+        let chosen = values.get(f.name).cloned().unwrap_or_default();
+        let empty = match f.kind {
+            Kind::Multi(..) => chosen.is_empty(),
+            _ => text.is_empty(),
+        };
+        if empty {
+            if f.required && !matches!(f.kind, Kind::Members) {
+                view.errors.push(lang.t("rec.required").to_owned());
+            }
+            if !matches!(f.kind, Kind::Members | Kind::Ids) {
+                continue;
+            }
+        }
+        let value = match f.kind {
+            Kind::Text | Kind::Long | Kind::Date | Kind::Org | Kind::Hidden => json!(text),
+            Kind::Choice(..) => json!(text),
+            Kind::Multi(..) => json!(chosen),
+            Kind::Number => text
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| text.parse::<f64>().map(Value::from))
+                .unwrap_or_else(|_| json!(text)),
+            Kind::DateTime => json!(local_time(&text, state.tz).unwrap_or(text)),
+            Kind::Ids => json!(split(&text)),
+            Kind::Member => match member(&roster, &text, lang) {
+                Ok(id) => json!(id),
+                Err(problem) => {
+                    view.errors.push(problem);
+                    continue;
+                }
+            },
+            Kind::Members => {
+                let mut ids: Vec<String> = Vec::new();
+                let mut texts = Vec::new();
+                for name in split(&text) {
+                    match member(&roster, &name, lang) {
+                        Ok(id) if ids.contains(&id) => view.errors.push(
+                            lang.t("rec.duplicate")
+                                .replace("{name}", &name)
+                                .replace("{id}", &id),
+                        ),
+                        Ok(id) => {
+                            ids.push(id);
+                            texts.push(name);
+                        }
+                        Err(problem) => view.errors.push(problem),
+                    }
+                }
+                entered.insert(f.name, texts);
+                json!(ids)
+            }
+        };
+        data.insert(f.name.to_owned(), value);
+    }
+    let flagged = form.fields.iter().any(|f| !f.errors.is_empty());
+    if !flagged {
+        let request = json!({
+            "events": [{"type": spec.event_type, "data": data}],
+            "idempotency_key": format!("form:{key}"),
+        });
+        match crate::recording::record_body(
+            &state,
+            &ctx.caller,
+            request.to_string().as_bytes(),
+            None,
+        )
+        .await
+        {
+            Ok(stored) => return stored_page(&state, &ctx, spec, &data, &stored),
+            Err(err) => place_refusal(&mut form, spec, &entered, err, lang).await,
+        }
+    }
+    let mut view = View::new(&ctx, "page.record");
+    view.notes.push(ctx.t("rec.nothing_stored").to_owned());
+    view.forms.push(form);
+    let mut response = respond(&ctx, view)?;
+    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(response)
+}
+
+/// Members are separated by lines, commas, semicolons or 、 (as the sheets separate them).
+fn split(text: &str) -> Vec<String> {
+    text.split([',', '，', ';', '；', '、', '\n', '\r', '\t'])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn member(roster: &crate::sheets::Roster, text: &str, lang: super::Lang) -> Result<String, String> {
+    match roster.lookup(text).as_slice() {
+        [id] => Ok(id.clone()),
+        [] => Err(lang.t("rec.unknown_member").replace("{name}", text)),
+        ids => Err(lang
+            .t("rec.ambiguous_member")
+            .replace("{name}", text)
+            .replace("{ids}", &ids.join(", "))),
+    }
+}
+
+/// `2025-03-05T09:00` (a `datetime-local` value) in the deployment's zone, as RFC 3339.
+fn local_time(text: &str, tz: chrono_tz::Tz) -> Option<String> {
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    Some(
+        tz.from_local_datetime(&naive)
+            .single()?
+            .fixed_offset()
+            .to_rfc3339(),
+    )
+}
+
+/// Puts each problem of a refused batch at the field its path names: `events[0].data.X[k]` is
+/// field X (for a member list, the k-th member entered); a scope refusal goes to the form's org
+/// field, or its first member field.
+async fn place_refusal(
+    form: &mut FormView,
+    spec: &Spec,
+    entered: &BTreeMap<&str, Vec<String>>,
+    err: crate::error::ApiError,
+    lang: super::Lang,
+) {
+    let status = err.status();
+    let body = axum::response::IntoResponse::into_response(err).into_body();
+    let body: Value = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if status == StatusCode::FORBIDDEN {
+        let target = spec
+            .fields
+            .iter()
+            .find(|f| matches!(f.kind, Kind::Org))
+            .or_else(|| {
+                spec.fields
+                    .iter()
+                    .find(|f| matches!(f.kind, Kind::Member | Kind::Members))
+            });
+        let problem = format!("{}: {message}", lang.t("rec.out_of_scope"));
+        match target.and_then(|t| form.fields.iter_mut().find(|f| f.name == t.name)) {
+            Some(field) => field.errors.push(problem),
+            None => form.errors.push(problem),
+        }
+        return;
+    }
+    let details = body["error"]["details"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if details.is_empty() {
+        form.errors
+            .push(format!("{}: {message}", lang.t("rec.refused")));
+    }
+    for d in details {
+        let path = d["path"].as_str().unwrap_or_default();
+        let problem = d["problem"].as_str().unwrap_or_default();
+        let rest = path
+            .split_once(']')
+            .map_or(path, |(_, r)| r)
+            .trim_start_matches('.')
+            .trim_start_matches("data")
+            .trim_start_matches('.');
+        let name = rest.split(['[', '.']).next().unwrap_or_default();
+        let index: Option<usize> = rest
+            .strip_prefix(name)
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.split(']').next())
+            .and_then(|n| n.parse().ok());
+        let who = index
+            .and_then(|k| entered.get(name).and_then(|t| t.get(k)))
+            .map(|t| format!("{t}: "))
+            .unwrap_or_default();
+        let text = format!("{}: {who}{problem}", lang.t("rec.refused"));
+        match form.fields.iter_mut().find(|f| f.name == name) {
+            Some(field) => field.errors.push(text),
+            None => form.errors.push(text),
+        }
+    }
+}
+
+/// After a submit: the stored record and the statistics that include it, read at its position.
+fn stored_page(
+    state: &AppState,
+    ctx: &Ctx,
+    spec: &Spec,
+    data: &Map<String, Value>,
+    stored: &[partyedu_store::RecordedEvent],
+) -> Page {
+    let lang = ctx.lang;
+    let mut view = View::new(ctx, "page.recorded");
+    view.notes.push(ctx.t("rec.stored").to_owned());
+    let mut table = Table::new(
+        ctx,
+        "stored",
+        ctx.t("page.recorded"),
+        &["col.title", "col.value"],
+    );
+    let position = stored.iter().map(|e| e.position).max().unwrap_or(0);
+    for event in stored {
+        let record = crate::Record::new(event, state.tz);
+        let id = record.event_id.to_string();
+        let id_cell = super::Cell::text(id.clone());
+        let id_cell = if ctx.reads_log() {
+            id_cell.link(format!("/log/events/{id}"))
+        } else {
+            id_cell
+        };
+        for (key, cell) in [
+            ("col.type", super::Cell::text(record.event_type)),
+            ("col.event_id", id_cell),
+            ("col.position", super::Cell::position(record.position)),
+            (
+                "col.occurred_at",
+                super::Cell::text(lang.timestamp(&record.occurred_at)),
+            ),
+            ("col.actor", super::Cell::text(record.actor)),
+        ] {
+            table.push(vec![super::Cell::text(ctx.t(key)), cell]);
+        }
+        for (k, v) in data {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            table.push(vec![
+                super::Cell::text(lang.t(&format!("field.{k}"))),
+                super::Cell::text(text),
+            ]);
+        }
+    }
+    view.tables.push(table);
+    let min = position.to_string();
+    // Statistics are read by viewers, auditors and admins; a recorder sees the record only.
+    if ctx.caller.role == Role::Admin {
+        let year = stored
+            .first()
+            .map(|e| {
+                e.occurred_at
+                    .with_timezone(&state.tz)
+                    .format("%Y")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let at = |path: &str| format!("{path}?year={year}&min_position={min}");
+        view.links.push(Link {
+            label: ctx.t("nav.coverage").to_owned(),
+            href: at("/coverage"),
+        });
+        if spec.event_type == "ClassHeld" {
+            view.links.push(Link {
+                label: ctx.t("nav.classes").to_owned(),
+                href: at("/ledgers/classes"),
+            });
+        }
+        if spec.event_type == "PartyLectureGiven" {
+            view.links.push(Link {
+                label: ctx.t("nav.lectures").to_owned(),
+                href: at("/lectures"),
+            });
+        }
+        let members = [
+            "attendee_ids",
+            "member_id",
+            "speaker_id",
+            "visitor_ids",
+            "added",
+        ]
+        .iter()
+        .filter_map(|k| data.get(*k))
+        .flat_map(|v| match v {
+            Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        })
+        .filter_map(|v| v.as_str().map(str::to_owned));
+        for id in members {
+            view.links.push(Link {
+                label: format!("{} {id}", ctx.t("page.history")),
+                href: format!("/members/{}?year={year}&min_position={min}", enc(&id)),
+            });
+        }
+    }
+    view.links.push(Link {
+        label: ctx.t("rec.another").to_owned(),
+        href: format!("/record/{}{}", spec.slug, lang_query(ctx)),
+    });
+    respond(ctx, view)
+}
