@@ -410,10 +410,7 @@ pub async fn import_sheet(
     importer: &str,
     progress: impl FnMut(usize, usize),
 ) -> Result<usize, SheetError> {
-    let rows = read_rows(bytes, format)?;
-    let roster = recorder.roster().await.map_err(SheetError::Record)?;
-    let tz = recorder.tz();
-    let built = build(kind, &rows, &roster, tz)?;
+    let (rows, built) = built(recorder, kind, bytes, format).await?;
     let mut problems = Vec::new();
     let mut events = Vec::new();
     let locate = locator(kind, &rows);
@@ -465,6 +462,57 @@ pub async fn import_sheet(
         )),
         Err(err) => Err(SheetError::Record(err)),
     }
+}
+
+/// The sheet's rows and the events built from them.
+async fn built(
+    recorder: &Recorder,
+    kind: SheetKind,
+    bytes: &[u8],
+    format: SheetFormat,
+) -> Result<(Vec<Vec<String>>, Vec<Built>), SheetError> {
+    let rows = read_rows(bytes, format)?;
+    let roster = recorder.roster().await.map_err(SheetError::Record)?;
+    let built = build(kind, &rows, &roster, recorder.tz())?;
+    Ok((rows, built))
+}
+
+/// One event a sheet will record: the row it starts on, its type and data.
+pub struct PreviewRow {
+    pub row: usize,
+    pub event_type: &'static str,
+    pub data: Value,
+}
+
+/// The events `bytes` would record, without storing anything (what can be judged from the
+/// sheet alone; the stored state judges them at [`import_sheet`]).
+pub async fn preview_sheet(
+    recorder: &Recorder,
+    kind: SheetKind,
+    bytes: &[u8],
+    format: SheetFormat,
+) -> Result<Vec<PreviewRow>, SheetError> {
+    let (rows, built) = built(recorder, kind, bytes, format).await?;
+    let locate = locator(kind, &rows);
+    let problems: Vec<CellProblem> = built
+        .iter()
+        .filter_map(|b| {
+            Event::parse(b.event_type, Value::Object(b.data.clone()))
+                .err()
+                .map(|err| locate(b, &err.path, err.problem))
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(SheetError::Problems(problems));
+    }
+    Ok(built
+        .into_iter()
+        .map(|b| PreviewRow {
+            row: b.row,
+            event_type: b.event_type,
+            data: Value::Object(b.data),
+        })
+        .collect())
 }
 
 /// `events[3].data.study_hours` → (3, `study_hours`).

@@ -454,7 +454,7 @@ pub(crate) fn corrections(
 }
 
 /// Whether a POST comes from this site: the `Origin` (else `Referer`) host is the `Host`.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let from = headers
         .get(header::ORIGIN)

@@ -436,6 +436,28 @@ pub const ZH: &[(&str, &str)] = &[
     ("rec.stored", "已保存。以下为保存的记录及包含它的统计。"),
     ("rec.another", "再录一条"),
     ("rec.submit", "提交"),
+    ("upload.template", "下载模板"),
+    ("upload.problems", "问题（行、列）"),
+    ("upload.no_file", "请选择要上传的文件。"),
+    (
+        "upload.bad_format",
+        "只能上传 .xlsx 或 .csv 文件（CSV 可为 UTF-8 或 GB18030）。",
+    ),
+    ("upload.preview", "预览：将要录入的记录"),
+    (
+        "upload.clean",
+        "文件无问题。确认后一次性全部录入；确认前不保存任何内容。",
+    ),
+    ("upload.stored", "已录入 {n} 条记录（已录入过的不再重复）。"),
+    ("upload.kind", "表格类型"),
+    ("upload.file", "文件"),
+    ("upload.submit", "上传并预览"),
+    ("upload.confirm", "确认录入"),
+    ("sheet.class-register", "班次登记表"),
+    ("sheet.online-hours", "线上学习时长"),
+    ("col.row", "行"),
+    ("col.column", "列"),
+    ("col.problem", "问题"),
 ];
 
 /// English.
@@ -783,6 +805,31 @@ pub const EN: &[(&str, &str)] = &[
     ),
     ("rec.another", "Record another"),
     ("rec.submit", "Submit"),
+    ("upload.template", "Template"),
+    ("upload.problems", "Problems (row, column)"),
+    ("upload.no_file", "Choose a file to upload."),
+    (
+        "upload.bad_format",
+        "Upload an .xlsx or .csv file (CSV in UTF-8 or GB18030).",
+    ),
+    ("upload.preview", "Preview: the records it will store"),
+    (
+        "upload.clean",
+        "The file is clean. Confirm to store it whole; nothing is stored before.",
+    ),
+    (
+        "upload.stored",
+        "Stored {n} records (any already stored are not stored again).",
+    ),
+    ("upload.kind", "Kind of sheet"),
+    ("upload.file", "File"),
+    ("upload.submit", "Upload and preview"),
+    ("upload.confirm", "Confirm and store"),
+    ("sheet.class-register", "Class register"),
+    ("sheet.online-hours", "Online study hours"),
+    ("col.row", "Row"),
+    ("col.column", "Column"),
+    ("col.problem", "Problem"),
 ];
 
 #[cfg(test)]

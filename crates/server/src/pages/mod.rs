@@ -11,6 +11,7 @@ mod export;
 mod forms;
 pub mod labels;
 mod svg;
+mod upload;
 mod views;
 
 use crate::AppState;
@@ -55,6 +56,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/log", get(views::log))
         .route("/log/events/{id}", get(views::event))
         .route("/record", get(forms::index))
+        .route("/record/upload", get(upload::show).post(upload::preview))
+        .route("/record/upload/confirm", post(upload::confirm))
+        .route("/record/template", get(upload::template))
         .route("/record/{form}", get(forms::show).post(forms::submit))
         .route("/signin", get(views::signin_form).post(views::signin))
         .route("/signout", post(views::signout))
@@ -603,6 +607,8 @@ pub(crate) struct View {
     pub log_filter: Option<LogFilter>,
     /// A recording form (`/record/…`), and the corrections a record's page offers.
     pub forms: Vec<forms::FormView>,
+    /// The spreadsheet upload (`/record/upload`).
+    pub upload: Option<upload::UploadForm>,
 }
 
 #[derive(Clone, Debug)]
@@ -638,6 +644,7 @@ impl View {
             signin: None,
             log_filter: None,
             forms: Vec::new(),
+            upload: None,
         }
     }
 

@@ -275,3 +275,97 @@ async fn a_scoped_recorder_records_only_in_its_subtree(pool: PgPool) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(api.event_count().await, before + 1);
 }
+
+/// Posts a multipart upload of `file` (named `name`) as sheet `kind`.
+async fn upload(api: &Api, kind: &str, name: &str, file: &[u8]) -> Reply {
+    let boundary = "XBOUNDARYX";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/record/upload?lang=en")
+        .header(header::COOKIE, format!("pe_token={}", api.token("admin")))
+        .header(header::HOST, "partyedu.test")
+        .header(header::REFERER, "http://partyedu.test/record/upload")
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    send(api, request).await
+}
+
+/// The value of hidden field `name` on a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name}: {html}"))
+        + marker.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn an_upload_with_a_bad_cell_stores_nothing_and_fixed_and_confirmed_stores_every_row(
+    pool: PgPool,
+) {
+    let api = seeded(pool).await;
+    let before = api.event_count().await;
+    let sheet = |date: &str| {
+        format!(
+            "党员（编号或姓名）,学习日期,学习平台,学习时长（分钟）\n\
+             党员MA1,2024-03-01,学习强国,30\nMA2,{date},灯塔大课堂,45\n党员MB1,2024-03-02,other,60\n"
+        )
+        .into_bytes()
+    };
+    let page_ = page(&api, "admin", "/record/upload").await.text();
+    assert!(page_.contains("/record/template?kind=class-register&#38;format=xlsx&#38;lang=zh-CN"));
+    let template = page(
+        &api,
+        "admin",
+        "/record/template?kind=online-hours&format=csv&lang=en",
+    )
+    .await;
+    assert_eq!(template.status, StatusCode::OK);
+    assert!(template.text().contains("Member"), "{}", template.text());
+    // One bad cell: shown with its row and column, no confirm offered, nothing stored.
+    let bad = upload(&api, "online-hours", "hours.csv", &sheet("2024-02-30")).await;
+    let html = bad.text();
+    assert_eq!(bad.status, StatusCode::OK, "{html}");
+    let problem = html.split(r#"<tr class="problem">"#).nth(1).expect(&html);
+    assert!(
+        problem.starts_with(r#"<td class="num">3</td><td>B</td>"#),
+        "{problem}"
+    );
+    assert!(!html.contains(r#"action="/record/upload/confirm"#));
+    assert_eq!(api.event_count().await, before);
+    // Fixed: a preview of every row, still nothing stored until confirmed.
+    let good = upload(&api, "online-hours", "hours.csv", &sheet("2024-03-01"))
+        .await
+        .text();
+    assert_eq!(good.matches("OnlineStudyLogged").count(), 3, "{good}");
+    assert_eq!(api.event_count().await, before);
+    let fields = [
+        ("kind", hidden(&good, "kind")),
+        ("format", hidden(&good, "format")),
+        ("file", hidden(&good, "file")),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stored = post_form(&api, "admin", "/record/upload/confirm?lang=en", &fields).await;
+    assert!(
+        stored.text().contains("Stored 3 records"),
+        "{}",
+        stored.text()
+    );
+    assert_eq!(api.event_count().await, before + 3);
+    // Confirmed again: nothing new.
+    post_form(&api, "admin", "/record/upload/confirm", &fields).await;
+    assert_eq!(api.event_count().await, before + 3);
+}
