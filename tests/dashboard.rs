@@ -155,8 +155,8 @@ async fn cells(client: &Client, selector: &str) -> Vec<String> {
     serde_json::from_value(client.execute(&script, vec![]).await.unwrap()).unwrap()
 }
 
-#[partyedu_testkit::db_test(migrations = false)]
-async fn the_dashboard_in_headless_chromium(pool: PgPool) {
+/// chromedriver and chromium, or `None` (saying so) when missing outside CI.
+fn browser() -> Option<(PathBuf, PathBuf)> {
     let (Some(chromedriver), Some(chromium)) = (
         found("chromedriver"),
         found("chromium").or_else(|| found("chromium-browser")),
@@ -167,6 +167,32 @@ async fn the_dashboard_in_headless_chromium(pool: PgPool) {
             "the browser test needs Debian's chromium and chromium-driver"
         );
         eprintln!("skipped: the browser test needs Debian's chromium and chromium-driver");
+        return None;
+    };
+    Some((chromedriver, chromium))
+}
+
+/// A headless Chromium session, and the directory for its screenshots.
+async fn session(chromedriver: &Path, chromium: &Path) -> (Driver, Client, PathBuf) {
+    let (driver, driver_url) = start_driver(chromedriver).await;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({"binary": chromium, "args": FLAGS}),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver_url)
+        .await
+        .expect("a chromium session");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&shots).unwrap();
+    (driver, client, shots)
+}
+
+#[partyedu_testkit::db_test(migrations = false)]
+async fn the_dashboard_in_headless_chromium(pool: PgPool) {
+    let Some((chromedriver, chromium)) = browser() else {
         return;
     };
     let server = Server::start(&partyedu_testkit::database_url(&pool));
@@ -206,19 +232,7 @@ async fn the_dashboard_in_headless_chromium(pool: PgPool) {
         .unwrap()
         .clone();
 
-    let (_driver, driver_url) = start_driver(&chromedriver).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({"binary": chromium, "args": FLAGS}),
-    );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver_url)
-        .await
-        .expect("a chromium session");
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
-    std::fs::create_dir_all(&shots).unwrap();
+    let (_driver, client, shots) = session(&chromedriver, &chromium).await;
 
     // Signing in.
     client
@@ -413,6 +427,170 @@ async fn the_dashboard_in_headless_chromium(pool: PgPool) {
             .path()
             .starts_with("/signin")
     );
+    client.close().await.unwrap();
+    drop(server);
+}
+
+async fn event_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Sets the class form's fields (as typing them would) and submits it, `clicks` times at once.
+async fn submit_class(client: &Client, hours: &str, attendees: &str, clicks: usize) {
+    let script = "
+        const [hours, attendees, clicks] = arguments;
+        const form = document.querySelector('form.record');
+        const set = (name, value) => { form.elements[name].value = value; };
+        set('title', '党的二十届三中全会精神专题班');
+        set('form', 'concentrated');
+        set('venue_id', 'V1');
+        set('organizer_org_id', 'CA');
+        set('starts_at', '2024-04-10T09:00');
+        set('duration_minutes', '180');
+        set('study_hours', hours);
+        set('attendee_ids', attendees);
+        const button = form.querySelector('button[type=submit]');
+        for (let i = 0; i < clicks; i++) button.click();
+        return true;";
+    client
+        .execute(script, vec![json!(hours), json!(attendees), json!(clicks)])
+        .await
+        .unwrap();
+}
+
+/// Waits for the page after a submit: one with `selector`.
+async fn wait_for(client: &Client, selector: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("no {selector}: {e}"));
+}
+
+/// Recording in the browser: a class with 30 attendees pasted as names; a bad value is shown at
+/// its field and stores nothing; a double submit stores once; the class is in the coverage and
+/// in a member's history, read at its position.
+#[partyedu_testkit::db_test(migrations = false)]
+async fn recording_a_class_in_headless_chromium(pool: PgPool) {
+    let Some((chromedriver, chromium)) = browser() else {
+        return;
+    };
+    let server = Server::start(&partyedu_testkit::database_url(&pool));
+    let base = server.base_url.clone();
+    let token = create_token(&pool, "browser", Role::Admin, None, "test")
+        .await
+        .unwrap();
+    let mut batch = events();
+    let names: Vec<String> = (1..=30).map(|i| format!("学员{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        batch["events"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "MemberEnrolled", "data": {
+            "member_id": format!("MN{:02}", i + 1), "name": name, "branch_id": "GA",
+            "membership": "full", "joined_on": "2000-07-01", "enrolled_on": "2020-01-01",
+            "employment": "in_service", "frail": false, "hardship": false}}));
+    }
+    let stored = reqwest::Client::new()
+        .post(format!("{base}/api/v1/events"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 201);
+    let before = event_count(&pool).await;
+
+    let (_driver, client, shots) = session(&chromedriver, &chromium).await;
+    client
+        .goto(&format!("{base}/record/class?lang=en"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(&token)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form.signin button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "form.record").await;
+    labelled(&client, "/record/class").await;
+    shoot(&client, &shots, "record-class").await;
+    let pasted = names.join("\n");
+
+    // A bad value: shown at its field, in the page's language; nothing stored.
+    submit_class(&client, "0", &pasted, 1).await;
+    wait_for(&client, "[data-field=study_hours] ul.error").await;
+    let error = client
+        .find(Locator::Css("[data-field=study_hours] ul.error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(error.contains("Refused"), "{error}");
+    let invalid = client
+        .execute(
+            "return document.querySelector('[name=study_hours]').getAttribute('aria-invalid');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(invalid, json!("true"));
+    shoot(&client, &shots, "record-class-refused").await;
+    assert_eq!(event_count(&pool).await, before);
+
+    // Fixed and double-clicked: stored once.
+    submit_class(&client, "3", &pasted, 2).await;
+    wait_for(&client, "section[aria-labelledby=stored]").await;
+    shoot(&client, &shots, "record-class-stored").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(event_count(&pool).await, before + 1);
+
+    // Its coverage, read at its position: SD's reached are MA1 (C-1) and the 30.
+    let coverage = client
+        .find(Locator::Css("ul.links a[href^='/coverage']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(coverage.contains("min_position="), "{coverage}");
+    let history = client
+        .find(Locator::Css("ul.links a[href^='/members/MN17']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    client.goto(&format!("{base}{coverage}")).await.unwrap();
+    let row = cells(&client, "section[aria-labelledby=units] tbody tr.current").await;
+    assert_eq!(row[1], "SD");
+    assert_eq!(row[3], "31", "{row:?}");
+    shoot(&client, &shots, "record-class-coverage").await;
+    client.goto(&format!("{base}{history}")).await.unwrap();
+    let text = client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("党的二十届三中全会精神专题班"), "{text}");
+    only_loopback(&client, &base).await;
     client.close().await.unwrap();
     drop(server);
 }
