@@ -18,7 +18,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use chrono::{NaiveDateTime, TimeZone};
-use partyedu_domain::kinds::{ClassForm, ContactChannel, StudyPlatform, VisitPurpose};
+use partyedu_domain::kinds::{
+    ClassForm, ContactChannel, Employment, LeaveReason, MeetingKind, Membership, MobileReason,
+    StudyPlatform, VisitPurpose,
+};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -49,6 +52,8 @@ enum Kind {
     Ids,
     /// Carried from the page that offered the form (the record a correction targets).
     Hidden,
+    /// A check box: true when ticked.
+    Flag,
 }
 
 struct Field {
@@ -194,6 +199,102 @@ const FORMS: &[Spec] = &[
         listed: true,
     },
     Spec {
+        slug: "wish-release",
+        event_type: "MicroWishReleased",
+        id: None,
+        fields: &[
+            req("wish_id", Kind::Text),
+            req("member_id", Kind::Member),
+            req("released_on", Kind::Date),
+            req("reason", Kind::Long),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "meeting",
+        event_type: "OrgLifeMeetingHeld",
+        id: Some(("meeting_id", "OL")),
+        fields: &[
+            req("meeting_id", Kind::Text),
+            req("branch_id", Kind::Org),
+            req("kind", Kind::Choice("meeting", vocab!(MeetingKind))),
+            req("held_on", Kind::Date),
+            req("attendee_ids", Kind::Members),
+            opt("excused_ids", Kind::Members),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "enrol",
+        event_type: "MemberEnrolled",
+        id: Some(("member_id", "M")),
+        fields: &[
+            req("member_id", Kind::Text),
+            req("name", Kind::Text),
+            req("branch_id", Kind::Org),
+            req("membership", Kind::Choice("membership", vocab!(Membership))),
+            req("joined_on", Kind::Date),
+            req("enrolled_on", Kind::Date),
+            req("employment", Kind::Choice("employment", vocab!(Employment))),
+            opt("frail", Kind::Flag),
+            opt("hardship", Kind::Flag),
+            opt("birth_year", Kind::Number),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "transfer",
+        event_type: "MemberTransferred",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            req("to_branch_id", Kind::Org),
+            req("on", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "leave",
+        event_type: "MemberLeft",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            req("on", Kind::Date),
+            req("reason", Kind::Choice("leave", vocab!(LeaveReason))),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "reenrol",
+        event_type: "MemberReenrolled",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            req("branch_id", Kind::Org),
+            req("on", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "mobile",
+        event_type: "MemberWentMobile",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            req("since", Kind::Date),
+            req("destination", Kind::Text),
+            req("reason", Kind::Choice("mobile", vocab!(MobileReason))),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "return",
+        event_type: "MemberReturned",
+        id: None,
+        fields: &[req("member_id", Kind::Member), req("on", Kind::Date)],
+        listed: true,
+    },
+    Spec {
         slug: "void",
         event_type: "RecordVoided",
         id: None,
@@ -325,6 +426,7 @@ fn form_view(
                 Kind::Date => ("date", Vec::new()),
                 Kind::DateTime => ("datetime-local", Vec::new()),
                 Kind::Hidden => ("hidden", Vec::new()),
+                Kind::Flag => ("checkbox", Vec::new()),
                 Kind::Choice(prefix, all) | Kind::Multi(prefix, all) => {
                     let chosen = values.get(f.name).cloned().unwrap_or_default();
                     let options = all()
@@ -509,6 +611,7 @@ pub(crate) async fn submit(
         let chosen = values.get(f.name).cloned().unwrap_or_default();
         let empty = match f.kind {
             Kind::Multi(..) => chosen.is_empty(),
+            Kind::Flag => false,
             _ => text.is_empty(),
         };
         if empty {
@@ -523,6 +626,7 @@ pub(crate) async fn submit(
             Kind::Text | Kind::Long | Kind::Date | Kind::Org | Kind::Hidden => json!(text),
             Kind::Choice(..) => json!(text),
             Kind::Multi(..) => json!(chosen),
+            Kind::Flag => json!(text == "true"),
             Kind::Number => text
                 .parse::<i64>()
                 .map(Value::from)
@@ -747,6 +851,7 @@ fn stored_page(
             ]);
         }
     }
+    table.exportable = false;
     view.tables.push(table);
     let min = position.to_string();
     // Statistics are read by viewers, auditors and admins; a recorder sees the record only.

@@ -499,6 +499,8 @@ pub(crate) struct Table {
     pub csv: String,
     pub xlsx: String,
     pub summary: String,
+    /// Whether the page offers it as CSV and XLSX (not a page answering a post).
+    pub exportable: bool,
 }
 
 impl Table {
@@ -515,6 +517,7 @@ impl Table {
             csv: ctx.here(&[("format", "csv"), ("table", id)]),
             xlsx: ctx.here(&[("format", "xlsx"), ("table", id)]),
             summary: String::new(),
+            exportable: true,
         }
     }
 

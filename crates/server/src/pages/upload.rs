@@ -132,6 +132,7 @@ fn problems_table(ctx: &Ctx, problems: &[sheets::CellProblem]) -> Table {
         ctx.t("upload.problems"),
         &["col.row", "col.column", "col.problem"],
     );
+    table.exportable = false;
     for p in problems {
         table.push(vec![
             Cell::int(ctx.lang, p.row as i64),
@@ -218,6 +219,7 @@ pub(crate) async fn preview(
                     Cell::text(r.data.to_string()),
                 ]);
             }
+            table.exportable = false;
             view.notes.push(ctx.t("upload.clean").to_owned());
             view.tables.push(table);
             if let Some(form) = view.upload.as_mut() {

@@ -369,3 +369,109 @@ async fn an_upload_with_a_bad_cell_stores_nothing_and_fixed_and_confirmed_stores
     post_form(&api, "admin", "/record/upload/confirm", &fields).await;
     assert_eq!(api.event_count().await, before + 3);
 }
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn every_form_renders_in_both_languages_and_registry_changes_record(pool: PgPool) {
+    let api = seeded(pool).await;
+    let index = page(&api, "admin", "/record").await.text();
+    let forms: Vec<String> = index
+        .split(r#"href="/record/"#)
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect();
+    assert!(forms.len() >= 15, "{forms:?}");
+    for form in &forms {
+        for lang in ["zh-CN", "en"] {
+            let sep = if form.contains('?') { '&' } else { '?' };
+            let reply = page(&api, "admin", &format!("/record/{form}{sep}lang={lang}")).await;
+            assert_eq!(reply.status, StatusCode::OK, "{form}");
+            assert!(!reply.text().contains("⟦missing label⟧"), "{form} {lang}");
+        }
+    }
+    let before = api.event_count().await;
+    let key = form_key(&page(&api, "admin", "/record/enrol").await.text());
+    let enrol = post_form(
+        &api,
+        "admin",
+        "/record/enrol",
+        &[
+            ("form_key", &key),
+            ("member_id", "MN1"),
+            ("name", "新党员"),
+            ("branch_id", "GA"),
+            ("membership", "probationary"),
+            ("joined_on", "2024-01-01"),
+            ("enrolled_on", "2024-01-02"),
+            ("employment", "retired"),
+            ("frail", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text());
+    let (_, body) = api.get("admin", "/api/v1/streams/member:MN1").await;
+    let data = &body["events"][0]["data"];
+    assert_eq!(
+        (data["frail"].clone(), data["hardship"].clone()),
+        (true.into(), false.into())
+    );
+    // A transfer to a community (not a branch) is refused at the branch field.
+    let key = form_key(&page(&api, "admin", "/record/transfer").await.text());
+    let transfer = post_form(
+        &api,
+        "admin",
+        "/record/transfer",
+        &[
+            ("form_key", &key),
+            ("member_id", "新党员"),
+            ("to_branch_id", "CB"),
+            ("on", "2024-02-01"),
+        ],
+    )
+    .await;
+    assert!(
+        !field_errors(&transfer.text(), "to_branch_id").is_empty(),
+        "{}",
+        transfer.text()
+    );
+    let transfer = post_form(
+        &api,
+        "admin",
+        "/record/transfer",
+        &[
+            ("form_key", &key),
+            ("member_id", "新党员"),
+            ("to_branch_id", "GB"),
+            ("on", "2024-02-01"),
+        ],
+    )
+    .await;
+    assert_eq!(transfer.status, StatusCode::OK, "{}", transfer.text());
+    // A class's attendance amended through the correction form.
+    let key = form_key(&page(&api, "admin", "/record/class").await.text());
+    post_form(
+        &api,
+        "admin",
+        "/record/class",
+        &class_fields(&key, "2", "CA", "MA1"),
+    )
+    .await;
+    let key = form_key(
+        &page(&api, "admin", "/record/amend?class_id=C-FORM-1")
+            .await
+            .text(),
+    );
+    let amend = post_form(
+        &api,
+        "admin",
+        "/record/amend",
+        &[
+            ("form_key", &key),
+            ("class_id", "C-FORM-1"),
+            ("added", "党员MA2"),
+            ("reason", "漏记"),
+        ],
+    )
+    .await;
+    assert_eq!(amend.status, StatusCode::OK, "{}", amend.text());
+    assert_eq!(api.event_count().await, before + 4);
+}
