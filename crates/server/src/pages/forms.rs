@@ -11,7 +11,7 @@
 
 use super::{Choice, Ctx, Link, OrPage, PageError, Table, View, basis, enc, respond};
 use crate::AppState;
-use crate::auth::Role;
+use crate::auth::Role as TokenRole;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -20,7 +20,7 @@ use axum::response::Response;
 use chrono::{NaiveDateTime, TimeZone};
 use partyedu_domain::kinds::{
     ClassForm, ContactChannel, Employment, LeaveReason, MeetingKind, Membership, MobileReason,
-    StudyPlatform, VisitPurpose,
+    Role, StudyPlatform, VisitPurpose, WishCategory,
 };
 use rand::RngCore;
 use serde_json::{Map, Value, json};
@@ -295,6 +295,84 @@ const FORMS: &[Spec] = &[
         listed: true,
     },
     Spec {
+        slug: "wish-post",
+        event_type: "MicroWishPosted",
+        id: Some(("wish_id", "W")),
+        fields: &[
+            req("wish_id", Kind::Text),
+            req("grid_id", Kind::Org),
+            req("title", Kind::Text),
+            req("category", Kind::Choice("category", vocab!(WishCategory))),
+            req("posted_on", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "wish-withdraw",
+        event_type: "MicroWishWithdrawn",
+        id: None,
+        fields: &[
+            req("wish_id", Kind::Text),
+            req("withdrawn_on", Kind::Date),
+            req("reason", Kind::Long),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "full",
+        event_type: "MemberBecameFull",
+        id: None,
+        fields: &[req("member_id", Kind::Member), req("on", Kind::Date)],
+        listed: true,
+    },
+    Spec {
+        slug: "care",
+        event_type: "MemberCareStatusChanged",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            opt("frail", Kind::Flag),
+            opt("hardship", Kind::Flag),
+            req("on", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "buddy",
+        event_type: "BuddyAssigned",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            req("buddy_id", Kind::Member),
+            req("since", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "role-assign",
+        event_type: "RoleAssigned",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            req("role", Kind::Choice("role", vocab!(Role))),
+            req("org_id", Kind::Org),
+            req("on", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
+        slug: "role-end",
+        event_type: "RoleEnded",
+        id: None,
+        fields: &[
+            req("member_id", Kind::Member),
+            req("role", Kind::Choice("role", vocab!(Role))),
+            req("org_id", Kind::Org),
+            req("on", Kind::Date),
+        ],
+        listed: true,
+    },
+    Spec {
         slug: "void",
         event_type: "RecordVoided",
         id: None,
@@ -371,7 +449,7 @@ impl FromRequestParts<AppState> for RecordCtx {
 
 /// Whether the caller may record.
 pub(crate) fn records(ctx: &Ctx) -> bool {
-    matches!(ctx.caller.role, Role::Recorder | Role::Admin)
+    matches!(ctx.caller.role, TokenRole::Recorder | TokenRole::Admin)
 }
 
 fn random_key() -> String {
@@ -855,7 +933,7 @@ fn stored_page(
     view.tables.push(table);
     let min = position.to_string();
     // Statistics are read by viewers, auditors and admins; a recorder sees the record only.
-    if ctx.caller.role == Role::Admin {
+    if ctx.caller.role == TokenRole::Admin {
         let year = stored
             .first()
             .map(|e| {

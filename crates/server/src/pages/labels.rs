@@ -501,6 +501,20 @@ pub const ZH: &[(&str, &str)] = &[
     ("mobile.business", "经商"),
     ("mobile.study", "求学"),
     ("mobile.other", "其他"),
+    ("form_title.wish-post", "发布微心愿"),
+    ("form_title.wish-withdraw", "撤回微心愿"),
+    ("form_title.full", "预备党员转正"),
+    ("form_title.care", "困弱、困难状况变化"),
+    ("form_title.buddy", "为流动党员指定联系人"),
+    ("form_title.role-assign", "任职"),
+    ("form_title.role-end", "免职"),
+    ("field.grid_id", "所在网格"),
+    ("field.category", "类别"),
+    ("field.posted_on", "发布日期"),
+    ("field.withdrawn_on", "撤回日期"),
+    ("field.buddy_id", "联系人"),
+    ("field.role", "职务"),
+    ("field.org_id", "组织"),
 ];
 
 /// English.
@@ -919,6 +933,20 @@ pub const EN: &[(&str, &str)] = &[
     ("mobile.business", "Business"),
     ("mobile.study", "Study"),
     ("mobile.other", "Other"),
+    ("form_title.wish-post", "A micro-wish posted"),
+    ("form_title.wish-withdraw", "A micro-wish withdrawn"),
+    ("form_title.full", "A probationary member became full"),
+    ("form_title.care", "Frail or hardship changed"),
+    ("form_title.buddy", "A buddy for a mobile member"),
+    ("form_title.role-assign", "A role assigned"),
+    ("form_title.role-end", "A role ended"),
+    ("field.grid_id", "Grid"),
+    ("field.category", "Category"),
+    ("field.posted_on", "Posted on"),
+    ("field.withdrawn_on", "Withdrawn on"),
+    ("field.buddy_id", "Buddy"),
+    ("field.role", "Role"),
+    ("field.org_id", "Org unit"),
 ];
 
 #[cfg(test)]

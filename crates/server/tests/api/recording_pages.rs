@@ -379,7 +379,7 @@ async fn every_form_renders_in_both_languages_and_registry_changes_record(pool: 
         .skip(1)
         .map(|s| s.split('"').next().unwrap().to_owned())
         .collect();
-    assert!(forms.len() >= 15, "{forms:?}");
+    assert!(forms.len() >= 22, "{forms:?}");
     for form in &forms {
         for lang in ["zh-CN", "en"] {
             let sep = if form.contains('?') { '&' } else { '?' };
