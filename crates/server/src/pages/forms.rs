@@ -850,6 +850,13 @@ async fn place_refusal(
     for d in details {
         let path = d["path"].as_str().unwrap_or_default();
         let problem = d["problem"].as_str().unwrap_or_default();
+        if path == "idempotency_key" {
+            // This form was stored already and then changed (back button): a fresh key lets
+            // the changed one be stored as a record of its own, if that is what is meant.
+            form.errors.push(lang.t("rec.key_used").to_owned());
+            form.key = random_key();
+            continue;
+        }
         let rest = path
             .split_once(']')
             .map_or(path, |(_, r)| r)

@@ -149,6 +149,18 @@ async fn a_double_submit_with_one_form_key_stores_once(pool: PgPool) {
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
     assert_eq!(second.status, StatusCode::OK, "{}", second.text());
     assert_eq!(api.event_count().await, before + 1);
+    // The same form changed after it was stored (the back button): stored nothing, said so,
+    // and given a fresh key.
+    let mut changed = fields.clone();
+    changed[1] = ("class_id", "C-FORM-2");
+    let again = post_form(&api, "admin", "/record/class?lang=en", &changed).await;
+    assert!(
+        again.text().contains("This form was stored already"),
+        "{}",
+        again.text()
+    );
+    assert_ne!(form_key(&again.text()), key);
+    assert_eq!(api.event_count().await, before + 1);
     let html = first.text();
     assert!(html.contains("C-FORM-1") && html.contains("MA2"));
     // Links to the statistics that include it, read at its position.
