@@ -414,6 +414,8 @@ pub(crate) struct FormView {
     pub action: String,
     pub title: String,
     pub key: String,
+    /// Where "add the branch's members" re-opens the form as filled (GET).
+    pub fill_action: String,
     pub fields: Vec<FieldView>,
     /// Refusals that concern no one field.
     pub errors: Vec<String>,
@@ -430,6 +432,8 @@ pub(crate) struct FieldView {
     pub required: bool,
     pub hint: &'static str,
     pub errors: Vec<String>,
+    /// For the first member list of a form with org choices: branches to add the members of.
+    pub picker: Vec<Choice>,
 }
 
 /// A page context for recording: recorders and admins only (others get 403).
@@ -470,6 +474,29 @@ async fn org_choices(state: &AppState, ctx: &Ctx) -> Result<Vec<(String, String)
         .collect())
 }
 
+/// The members enrolled in `branch` today, by id (from the read models as of the basis).
+async fn branch_members(
+    state: &AppState,
+    ctx: &Ctx,
+    branch: &str,
+) -> Result<Vec<String>, PageError> {
+    let basis = basis::resolve(state, ctx).await?;
+    let today = chrono::Utc::now().with_timezone(&state.tz).date_naive();
+    sqlx::query_scalar(
+        "SELECT member_id FROM (SELECT DISTINCT ON (member_id) member_id, enrolled, branch_id \
+           FROM rm_member_registry WHERE generation = $1 AND position <= $2 AND effective_on <= $3 \
+           ORDER BY member_id, effective_on DESC, position DESC) latest \
+         WHERE enrolled AND branch_id = $4 ORDER BY member_id",
+    )
+    .bind(basis.scope.generation)
+    .bind(basis.scope.as_of)
+    .bind(today)
+    .bind(branch)
+    .fetch_all(&state.reads)
+    .await
+    .page(ctx)
+}
+
 /// The form `spec` with `values` filled in (and a fresh key unless one is given).
 fn form_view(
     ctx: &Ctx,
@@ -486,6 +513,11 @@ fn form_view(
             .cloned()
             .unwrap_or_default()
     };
+    let first_list = spec
+        .fields
+        .iter()
+        .find(|f| matches!(f.kind, Kind::Members))
+        .map(|f| f.name);
     let fields = spec
         .fields
         .iter()
@@ -547,12 +579,24 @@ fn form_view(
                     _ => "",
                 },
                 errors: Vec::new(),
+                picker: if first_list == Some(f.name) {
+                    orgs.iter()
+                        .map(|(id, label)| Choice {
+                            value: id.clone(),
+                            label: label.clone(),
+                            selected: false,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();
     FormView {
         action: format!("/record/{}{}", spec.slug, lang_query(ctx)),
         title: lang.value("form_title", spec.slug),
+        fill_action: format!("/record/{}", spec.slug),
         key: key.unwrap_or_else(random_key),
         fields,
         errors: Vec::new(),
@@ -591,11 +635,31 @@ pub(crate) async fn show(
 ) -> Page {
     let spec = spec(&slug).ok_or_else(|| PageError::new(ctx.lang, StatusCode::NOT_FOUND))?;
     let orgs = org_choices(&state, &ctx).await?;
-    let values = ctx
+    let mut values: BTreeMap<String, Vec<String>> = ctx
         .params
         .iter()
         .map(|(k, v)| (k.clone(), vec![v.clone()]))
         .collect();
+    // "Add the branch's members" (a GET of the form as filled): the branch's members today
+    // are appended, by id, to the first member list.
+    if let Some(branch) = ctx
+        .param("fill_branch")
+        .filter(|b| orgs.iter().any(|(id, _)| id == b))
+        && let Some(list) = spec.fields.iter().find(|f| matches!(f.kind, Kind::Members))
+    {
+        let ids = branch_members(&state, &ctx, branch).await?;
+        let entry = values.entry(list.name.to_owned()).or_default();
+        let mut text = entry.first().cloned().unwrap_or_default();
+        for id in ids {
+            if !split(&text).contains(&id) {
+                if !text.trim().is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&id);
+            }
+        }
+        *entry = vec![text];
+    }
     let mut view = View::new(&ctx, "page.record");
     view.forms.push(form_view(&ctx, spec, &values, &orgs, None));
     respond(&ctx, view)

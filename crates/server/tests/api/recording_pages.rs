@@ -487,3 +487,30 @@ async fn every_form_renders_in_both_languages_and_registry_changes_record(pool: 
     assert_eq!(amend.status, StatusCode::OK, "{}", amend.text());
     assert_eq!(api.event_count().await, before + 4);
 }
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn attendees_are_picked_by_branch(pool: PgPool) {
+    let api = seeded(pool).await;
+    let html = page(
+        &api,
+        "admin",
+        "/record/class?title=T&attendee_ids=MB1&fill_branch=GA",
+    )
+    .await
+    .text();
+    let list = html
+        .split(r#"name="attendee_ids""#)
+        .nth(1)
+        .unwrap()
+        .split("</textarea>")
+        .next()
+        .unwrap();
+    assert!(list.ends_with("MB1\nMA1\nMA2"), "{list}");
+    assert!(html.contains(r#"name="fill_branch""#) && html.contains(r#"formmethod="get""#));
+    // Only branches of the caller's scope are offered, and only those are filled.
+    let html = page(&api, "recorder-ca", "/record/class?fill_branch=GB")
+        .await
+        .text();
+    assert!(!html.contains(r#"<option value="GB""#));
+    assert!(!html.contains("MB1"));
+}
