@@ -515,7 +515,10 @@ pub const ZH: &[(&str, &str)] = &[
     ("field.buddy_id", "联系人"),
     ("field.role", "职务"),
     ("field.org_id", "组织"),
-    ("rec.key_used", "这张表单已经保存过，之后又被修改。若要另存为一条新记录，请核对后再次提交；否则请打开“再录一条”。"),
+    (
+        "rec.key_used",
+        "这张表单已经保存过，之后又被修改。若要另存为一条新记录，请核对后再次提交；否则请打开“再录一条”。",
+    ),
     ("rec.pick_branch", "按支部选人"),
     ("rec.add_branch", "加入该支部全部党员"),
 ];
@@ -950,7 +953,10 @@ pub const EN: &[(&str, &str)] = &[
     ("field.buddy_id", "Buddy"),
     ("field.role", "Role"),
     ("field.org_id", "Org unit"),
-    ("rec.key_used", "This form was stored already and has since been changed. To store it as a new record, check it and submit again; otherwise open a new form."),
+    (
+        "rec.key_used",
+        "This form was stored already and has since been changed. To store it as a new record, check it and submit again; otherwise open a new form.",
+    ),
     ("rec.pick_branch", "Pick by branch"),
     ("rec.add_branch", "Add the branch's members"),
 ];
