@@ -219,7 +219,10 @@ impl Api {
         let mut tries = 0;
         while partyedu_audit::extend_tree(&store).await.unwrap() < events {
             tries += 1;
-            assert!(tries < 6_000, "the audit tree never reached {events} leaves");
+            assert!(
+                tries < 6_000,
+                "the audit tree never reached {events} leaves"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         partyedu_server::audit::checkpoint_now(&store, self.audit.as_ref().expect("Api::new"))
