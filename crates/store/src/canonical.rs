@@ -134,6 +134,48 @@ mod tests {
         );
     }
 
+    /// Found by the `canonical_json` fuzz target: `37E33` canonicalizes to `3.7e+34`, which
+    /// serde_json without its `float_roundtrip` feature read back as 3.6999999999999996e34,
+    /// canonicalized `3.6999999999999996e+34` — so a stored record's text, re-read and
+    /// re-canonicalized, did not reproduce its own bytes. The workspace enables the feature.
+    fn numbers(value: &Value) -> Vec<f64> {
+        match value {
+            Value::Number(n) => vec![n.as_f64().unwrap()],
+            Value::Array(items) => items.iter().flat_map(numbers).collect(),
+            Value::Object(map) => map.values().flat_map(numbers).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn canonical_text_reads_back_to_itself() {
+        for input in [
+            "37E33",
+            "3.7e+34",
+            "[1e23,8.41e21,5e-324,1.7976931348623157e308,2.2250738585072014e-308]",
+            "{\"x\":[0.1,0.2,0.30000000000000004,123456789012345680000,9007199254740993.5]}",
+            "[4.9406564584124654e-324,1.4e-45,3.4028235e38,7.2057594037927933e16]",
+        ] {
+            let value: Value = serde_json::from_str(input).unwrap();
+            let canonical = to_canonical_string(&value);
+            let back: Value = serde_json::from_str(&canonical).unwrap();
+            assert_eq!(
+                numbers(&back),
+                numbers(&value),
+                "{input} → {canonical} reads back to the same numbers"
+            );
+            assert_eq!(
+                to_canonical_string(&back),
+                canonical,
+                "{input}: canonicalizing the canonical text changes nothing"
+            );
+        }
+        assert_eq!(
+            to_canonical_string(&serde_json::from_str("37E33").unwrap()),
+            "3.7e+34"
+        );
+    }
+
     #[test]
     fn escapes_only_what_must_be_escaped() {
         let v = json!("党课 \"a\"\\\n\u{1}/");
