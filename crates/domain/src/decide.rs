@@ -1,13 +1,14 @@
 //! Judging a batch of proposed events against the state (`decide` of the decider shape): every
 //! validation rule of CONTRACT §2. A rejection names the field (`events[2].data.study_hours`),
-//! the problem, and whether it was judged from the request alone (`Invalid`, HTTP 400) or
-//! against stored state (`Conflict`, HTTP 409).
+//! the problem (in English, and as a [`Reason`]: a stable code and its values, for clients that
+//! word it in another language), and whether it was judged from the request alone (`Invalid`,
+//! HTTP 400) or against stored state (`Conflict`, HTTP 409).
 
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::events::{Event, ParseError};
+use crate::events::{Event, ParseError, ParseErrorKind};
 use crate::kinds::{Membership, OrgKind};
 use crate::state::{Member, OrgUnit, State, Wish, WishStatus, created_id};
 use crate::time::local_date;
@@ -49,15 +50,291 @@ pub enum RejectionKind {
 pub struct Rejection {
     /// Where in the request, e.g. `events[2].data.attendee_ids[3]`.
     pub path: String,
+    /// The English wording of `reason` (what the API sends).
     pub problem: String,
     pub kind: RejectionKind,
+    /// The same as a stable code and the values it names, for wording it in another language.
+    pub reason: Reason,
 }
 
+/// Why something is refused, as a client can word it in its own language: a stable code
+/// (`not_enrolled`) and the values its wording names (`id`, `date`). [`Reason::english`] is
+/// the wording the API sends as the `problem`; [`REASONS`] has every code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub code: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Reason {
+    pub fn new(code: &'static str) -> Reason {
+        debug_assert!(
+            REASONS.iter().any(|(c, _)| *c == code),
+            "reason code {code} is not in REASONS"
+        );
+        Reason {
+            code,
+            args: Vec::new(),
+        }
+    }
+
+    /// The same with value `name` (a placeholder `{name}` of the wording).
+    pub fn arg(mut self, name: &'static str, value: impl std::fmt::Display) -> Reason {
+        self.args.push((name, value.to_string()));
+        self
+    }
+
+    /// The value of `name`, if the reason names it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.args
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The English wording: its code's template in [`REASONS`] with the values filled in.
+    pub fn english(&self) -> String {
+        let template = REASONS
+            .iter()
+            .find(|(c, _)| *c == self.code)
+            .map_or("{detail}", |(_, t)| t);
+        fill(template, |name| self.get(name).map(str::to_owned))
+    }
+}
+
+/// `template` with each `{name}` replaced by `value(name)` (kept as written when `None`), in
+/// one pass: a value holding braces is not filled in again.
+pub fn fill(template: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close)
+                if after[..close]
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_') =>
+            {
+                let name = &after[..close];
+                match value(name) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(&rest[open..open + close + 2]),
+                }
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every reason code with its English wording. The codes are stable (clients key their own
+/// wording on them); a wording may name the reason's values as `{name}`. The codes of parse
+/// errors (the first group) carry serde's or the value type's own message as `{detail}`.
+pub const REASONS: &[(&str, &str)] = &[
+    ("unknown_type", "{detail}"),
+    ("unknown_field", "{detail}"),
+    ("missing_field", "{detail}"),
+    ("wrong_type", "{detail}"),
+    ("unknown_choice", "{detail}"),
+    ("bad_id", "{detail}"),
+    ("blank_text", "{detail}"),
+    ("text_too_long", "{detail}"),
+    ("bad_hours", "{detail}"),
+    ("bad_date", "{detail}"),
+    ("bad_timestamp", "{detail}"),
+    ("repeated", "{detail}"),
+    ("empty_list", "{detail}"),
+    ("bad_value", "{detail}"),
+    (
+        "event_id_reused",
+        "event id {id} is already stored with other content ({type})",
+    ),
+    (
+        "future_date",
+        "{date} is later than tomorrow ({limit}); future events cannot be recorded",
+    ),
+    ("zero_hours", "must be more than 0 for classes and lectures"),
+    ("birth_year_range", "must lie between 1900 and {latest}"),
+    (
+        "id_used",
+        "{what} id {id} is already used (ids stay used, also after a void)",
+    ),
+    ("unknown_org", "unknown org unit {id}"),
+    ("unknown_venue", "unknown venue {id}"),
+    ("unknown_lecturer", "unknown lecturer {id}"),
+    (
+        "org_not_established",
+        "org unit {id} was only established on {on}, after {date}",
+    ),
+    (
+        "venue_not_opened",
+        "venue {id} was only opened on {on}, after {date}",
+    ),
+    (
+        "lecturer_not_enlisted",
+        "lecturer {id} was only enlisted on {on}, after {date}",
+    ),
+    (
+        "not_a_branch",
+        "{id} is a {orgkind}; members belong to a grid_branch or party_group",
+    ),
+    ("unknown_member", "unknown member {id}"),
+    ("not_enrolled", "member {id} is not enrolled on {date}"),
+    (
+        "registry_order",
+        "{date} is before the member's latest registry event ({last}); a member's registry events are recorded in date order",
+    ),
+    ("unknown_wish", "unknown micro-wish {id}"),
+    (
+        "wish_fulfilled",
+        "micro-wish {id} was fulfilled; nothing happens to it after that",
+    ),
+    (
+        "wish_withdrawn",
+        "micro-wish {id} was withdrawn; nothing happens to it after that",
+    ),
+    (
+        "wish_order",
+        "{date} is before the wish's previous step on {last}",
+    ),
+    (
+        "wish_not_open",
+        "the micro-wish must be open, but it is claimed by {by}",
+    ),
+    (
+        "wish_not_claimed",
+        "the micro-wish must be claimed, but it is open",
+    ),
+    (
+        "not_the_claimer",
+        "only the claimer {by} can release the micro-wish",
+    ),
+    ("in_both_lists", "member {id} is also in {field}"),
+    ("own_buddy", "a member cannot be their own buddy"),
+    ("self_contact", "a member cannot contact themselves"),
+    (
+        "parent_needed",
+        "a {orgkind} needs a parent; only a subdistrict is a root",
+    ),
+    (
+        "parent_rank",
+        "a {orgkind} cannot sit under a {parent_orgkind} ({parent})",
+    ),
+    ("already_full", "member {id} is already a full member"),
+    ("same_branch", "member {id} already belongs to {branch}"),
+    (
+        "activity_after_leaving",
+        "member {id} takes part in an activity on {last}, on or after leaving on {on}; void those records first",
+    ),
+    ("already_mobile", "member {id} is already mobile"),
+    ("not_mobile", "member {id} is not mobile"),
+    (
+        "buddy_not_mobile",
+        "member {id} is not mobile; only mobile members get a buddy",
+    ),
+    ("role_held", "member {id} already holds {role} at {org}"),
+    ("role_not_held", "member {id} does not hold {role} at {org}"),
+    (
+        "still_enrolled",
+        "member {id} is enrolled; only a member who left can be re-enrolled",
+    ),
+    (
+        "correction_empty",
+        "a correction names at least one of name and birth_year",
+    ),
+    (
+        "correction_unchanged",
+        "the correction changes nothing: the member's details are already so",
+    ),
+    (
+        "amendment_empty",
+        "an amendment adds or removes at least one member",
+    ),
+    ("unknown_class", "unknown class {id}"),
+    ("class_voided", "class {id} is voided"),
+    ("already_attends", "member {id} already attends the class"),
+    ("not_attending", "member {id} does not attend the class"),
+    ("unknown_event", "no stored event has id {id}"),
+    ("already_voided", "event {id} is already voided"),
+    (
+        "amended_class_voided",
+        "the amendment's class {id} is voided",
+    ),
+    (
+        "not_latest_amendment",
+        "only a class's latest standing attendance amendment can be voided; void the later ones first",
+    ),
+    (
+        "undo_brings_back",
+        "undoing it would bring back member {id}, who is not enrolled on {date}",
+    ),
+    (
+        "not_voidable_wish",
+        "a {type} cannot be voided; micro-wish mistakes are corrected by a release",
+    ),
+    (
+        "not_voidable_void",
+        "a {type} cannot be voided; a void is final",
+    ),
+    (
+        "not_voidable_list",
+        "a {type} cannot be voided; issue a corrected study list",
+    ),
+    (
+        "not_voidable_registry",
+        "a {type} cannot be voided; registry mistakes are corrected by registry events",
+    ),
+];
+
 impl ParseError {
+    /// Its reason: what kind of parse error, and for a bad value, what its message (the value
+    /// type's own, or serde's) says is wrong. The message is the reason's `detail`.
+    pub fn reason(&self) -> Reason {
+        let p = self.problem.as_str();
+        let code = match self.kind {
+            ParseErrorKind::UnknownType => "unknown_type",
+            ParseErrorKind::UnknownField => "unknown_field",
+            ParseErrorKind::MissingField => "missing_field",
+            ParseErrorKind::BadValue => {
+                if p.starts_with("an id ") {
+                    "bad_id"
+                } else if p.starts_with("must not be blank") {
+                    "blank_text"
+                } else if p.starts_with("must have at most") {
+                    "text_too_long"
+                } else if p.starts_with("study hours must be") {
+                    "bad_hours"
+                } else if p.starts_with("expected a date") {
+                    "bad_date"
+                } else if p.starts_with("expected an RFC 3339 timestamp") {
+                    "bad_timestamp"
+                } else if p.contains("appears more than once in the list") {
+                    "repeated"
+                } else if p.starts_with("must hold at least one element") {
+                    "empty_list"
+                } else if p.starts_with("unknown variant") {
+                    "unknown_choice"
+                } else if p.starts_with("invalid type") || p.starts_with("data must be") {
+                    "wrong_type"
+                } else {
+                    "bad_value"
+                }
+            }
+        };
+        Reason::new(code).arg("detail", p)
+    }
+
     /// This parse error as the rejection of event `index` of a batch (always `Invalid`).
     pub fn in_batch(self, index: usize) -> Rejection {
         Rejection {
             path: format!("events[{index}].{}", self.path),
+            reason: self.reason(),
             problem: self.problem,
             kind: RejectionKind::Invalid,
         }
@@ -99,13 +376,14 @@ impl State {
                         already_stored: true,
                     });
                 } else {
+                    let reason = Reason::new("event_id_reused")
+                        .arg("id", id)
+                        .arg("type", stored.event.type_name());
                     rejections.push(Rejection {
                         path: format!("events[{index}].event_id"),
-                        problem: format!(
-                            "event id {id} is already stored with other content ({})",
-                            stored.event.type_name()
-                        ),
+                        problem: reason.english(),
                         kind: RejectionKind::Conflict,
+                        reason,
                     });
                 }
                 continue;
@@ -150,20 +428,21 @@ impl<'s> Judge<'s> {
         }
     }
 
-    fn reject(&mut self, kind: RejectionKind, field: &str, problem: impl Into<String>) {
+    fn reject(&mut self, kind: RejectionKind, field: &str, reason: Reason) {
         self.found.push(Rejection {
             path: format!("events[{}].data.{field}", self.index),
-            problem: problem.into(),
+            problem: reason.english(),
             kind,
+            reason,
         });
     }
 
-    fn invalid(&mut self, field: &str, problem: impl Into<String>) {
-        self.reject(RejectionKind::Invalid, field, problem);
+    fn invalid(&mut self, field: &str, reason: Reason) {
+        self.reject(RejectionKind::Invalid, field, reason);
     }
 
-    fn conflict(&mut self, field: &str, problem: impl Into<String>) {
-        self.reject(RejectionKind::Conflict, field, problem);
+    fn conflict(&mut self, field: &str, reason: Reason) {
+        self.reject(RejectionKind::Conflict, field, reason);
     }
 
     /// No date may lie beyond local tomorrow (clients a little ahead of the server's clock,
@@ -173,9 +452,9 @@ impl<'s> Judge<'s> {
         if date > limit {
             self.invalid(
                 field,
-                format!(
-                    "{date} is later than tomorrow ({limit}); future events cannot be recorded"
-                ),
+                Reason::new("future_date")
+                    .arg("date", date)
+                    .arg("limit", limit),
             );
         }
     }
@@ -189,10 +468,7 @@ impl<'s> Judge<'s> {
 
     fn positive_hours(&mut self, hours: StudyHours) {
         if hours.is_zero() {
-            self.invalid(
-                "study_hours",
-                "must be more than 0 for classes and lectures",
-            );
+            self.invalid("study_hours", Reason::new("zero_hours"));
         }
     }
 
@@ -201,7 +477,10 @@ impl<'s> Judge<'s> {
         if let Some(year) = year
             && !(1900..=latest).contains(&i32::from(year))
         {
-            self.invalid("birth_year", format!("must lie between 1900 and {latest}"));
+            self.invalid(
+                "birth_year",
+                Reason::new("birth_year_range").arg("latest", latest),
+            );
         }
     }
 
@@ -211,30 +490,32 @@ impl<'s> Judge<'s> {
         {
             self.conflict(
                 field,
-                format!(
-                    "{} id {id} is already used (ids stay used, also after a void)",
-                    kind.label()
-                ),
+                Reason::new("id_used")
+                    .arg("what", kind.label())
+                    .arg("id", id),
             );
         }
     }
 
-    /// A reference that must exist and have started (`verb`) on or before `date`.
+    /// A reference that must exist (else `unknown`) and have started on or before `date`
+    /// (else `late`).
     fn dated_ref(
         &mut self,
         field: &str,
-        what: &str,
+        (unknown, late): (&'static str, &'static str),
         id: &Id,
         started: Option<Date>,
         date: Date,
-        verb: &str,
     ) {
         match started {
-            None => self.conflict(field, format!("unknown {what} {id}")),
+            None => self.conflict(field, Reason::new(unknown).arg("id", id)),
             Some(on) if on > date => {
                 self.conflict(
                     field,
-                    format!("{what} {id} was only {verb} on {on}, after {date}"),
+                    Reason::new(late)
+                        .arg("id", id)
+                        .arg("on", on)
+                        .arg("date", date),
                 );
             }
             Some(_) => {}
@@ -245,11 +526,10 @@ impl<'s> Judge<'s> {
         let org = self.state.org_units.get(id);
         self.dated_ref(
             field,
-            "org unit",
+            ("unknown_org", "org_not_established"),
             id,
             org.map(|o| o.established_on),
             date,
-            "established",
         );
         org.filter(|o| o.established_on <= date)
     }
@@ -261,10 +541,9 @@ impl<'s> Judge<'s> {
         {
             self.conflict(
                 field,
-                format!(
-                    "{id} is a {}; members belong to a grid_branch or party_group",
-                    org.kind
-                ),
+                Reason::new("not_a_branch")
+                    .arg("id", id)
+                    .arg("orgkind", org.kind),
             );
         }
     }
@@ -272,17 +551,26 @@ impl<'s> Judge<'s> {
     fn venue_by(&mut self, field: &str, id: Option<&Id>, date: Date) {
         if let Some(id) = id {
             let opened = self.state.venues.get(id).copied();
-            self.dated_ref(field, "venue", id, opened, date, "opened");
+            self.dated_ref(
+                field,
+                ("unknown_venue", "venue_not_opened"),
+                id,
+                opened,
+                date,
+            );
         }
     }
 
     fn enrolled(&mut self, field: &str, id: &Id, date: Date) -> Option<&'s Member> {
         let Some(member) = self.state.members.get(id) else {
-            self.conflict(field, format!("unknown member {id}"));
+            self.conflict(field, Reason::new("unknown_member").arg("id", id));
             return None;
         };
         if !member.enrolled_on(date) {
-            self.conflict(field, format!("member {id} is not enrolled on {date}"));
+            self.conflict(
+                field,
+                Reason::new("not_enrolled").arg("id", id).arg("date", date),
+            );
         }
         Some(member)
     }
@@ -297,16 +585,15 @@ impl<'s> Judge<'s> {
     fn registry(&mut self, id: &Id, date_field: &str, date: Date) -> Option<&'s Member> {
         self.not_ahead(date_field, date);
         let Some(member) = self.state.members.get(id) else {
-            self.conflict("member_id", format!("unknown member {id}"));
+            self.conflict("member_id", Reason::new("unknown_member").arg("id", id));
             return None;
         };
         if date < member.last_registry_on {
             self.conflict(
                 date_field,
-                format!(
-                    "{date} is before the member's latest registry event ({}); a member's registry events are recorded in date order",
-                    member.last_registry_on
-                ),
+                Reason::new("registry_order")
+                    .arg("date", date)
+                    .arg("last", member.last_registry_on),
             );
         }
         Some(member)
@@ -322,43 +609,38 @@ impl<'s> Judge<'s> {
     fn live_wish(&mut self, id: &Id, date_field: &str, date: Date) -> Option<&'s Wish> {
         self.not_ahead(date_field, date);
         let Some(wish) = self.state.wishes.get(id) else {
-            self.conflict("wish_id", format!("unknown micro-wish {id}"));
+            self.conflict("wish_id", Reason::new("unknown_wish").arg("id", id));
             return None;
         };
         let closed = match wish.status {
-            WishStatus::Fulfilled => Some("fulfilled"),
-            WishStatus::Withdrawn => Some("withdrawn"),
+            WishStatus::Fulfilled => Some("wish_fulfilled"),
+            WishStatus::Withdrawn => Some("wish_withdrawn"),
             _ => None,
         };
         if let Some(closed) = closed {
-            self.conflict(
-                "wish_id",
-                format!("micro-wish {id} was {closed}; nothing happens to it after that"),
-            );
+            self.conflict("wish_id", Reason::new(closed).arg("id", id));
             return None;
         }
         if date < wish.last_on {
             self.conflict(
                 date_field,
-                format!(
-                    "{date} is before the wish's previous step on {}",
-                    wish.last_on
-                ),
+                Reason::new("wish_order")
+                    .arg("date", date)
+                    .arg("last", wish.last_on),
             );
         }
         Some(wish)
     }
 
-    fn wish_status(&mut self, wish: &Wish, wanted: &str, ok: bool) {
+    /// Refuses the step unless `ok`: the wish is claimed where it must be open, or open
+    /// where it must be claimed (a closed wish was refused before).
+    fn wish_status(&mut self, wish: &Wish, ok: bool) {
         if !ok {
-            let now = match &wish.status {
-                WishStatus::Claimed { by } => format!("claimed by {by}"),
-                _ => "open".to_owned(),
+            let reason = match &wish.status {
+                WishStatus::Claimed { by } => Reason::new("wish_not_open").arg("by", by),
+                _ => Reason::new("wish_not_claimed"),
             };
-            self.conflict(
-                "wish_id",
-                format!("the micro-wish must be {wanted}, but it is {now}"),
-            );
+            self.conflict("wish_id", reason);
         }
     }
 
@@ -368,15 +650,17 @@ impl<'s> Judge<'s> {
             if first.contains(id) {
                 self.invalid(
                     &format!("{second_field}[{i}]"),
-                    format!("member {id} is also in {first_field}"),
+                    Reason::new("in_both_lists")
+                        .arg("id", id)
+                        .arg("field", first_field),
                 );
             }
         }
     }
 
-    fn not_same(&mut self, field: &str, a: &Id, b: &Id, problem: &str) {
+    fn not_same(&mut self, field: &str, a: &Id, b: &Id, code: &'static str) {
         if a == b {
-            self.invalid(field, problem);
+            self.invalid(field, Reason::new(code));
         }
     }
 
@@ -395,7 +679,7 @@ impl<'s> Judge<'s> {
                     (None, OrgKind::Subdistrict) => {}
                     (None, kind) => self.invalid(
                         "parent_id",
-                        format!("a {kind} needs a parent; only a subdistrict is a root"),
+                        Reason::new("parent_needed").arg("orgkind", kind),
                     ),
                     (Some(parent_id), kind) => {
                         if let Some(parent) = self.org_by("parent_id", parent_id, e.established_on)
@@ -403,10 +687,10 @@ impl<'s> Judge<'s> {
                         {
                             self.conflict(
                                 "parent_id",
-                                format!(
-                                    "a {kind} cannot sit under a {} ({parent_id})",
-                                    parent.kind
-                                ),
+                                Reason::new("parent_rank")
+                                    .arg("orgkind", kind)
+                                    .arg("parent_orgkind", parent.kind)
+                                    .arg("parent", parent_id),
                             );
                         }
                     }
@@ -424,7 +708,7 @@ impl<'s> Judge<'s> {
                 {
                     self.conflict(
                         "member_id",
-                        format!("member {} is already a full member", e.member_id),
+                        Reason::new("already_full").arg("id", &e.member_id),
                     );
                 }
             }
@@ -434,10 +718,9 @@ impl<'s> Judge<'s> {
                 {
                     self.conflict(
                         "to_branch_id",
-                        format!(
-                            "member {} already belongs to {}",
-                            e.member_id, e.to_branch_id
-                        ),
+                        Reason::new("same_branch")
+                            .arg("id", &e.member_id)
+                            .arg("branch", &e.to_branch_id),
                     );
                 }
                 self.branch_by("to_branch_id", &e.to_branch_id, e.on);
@@ -448,10 +731,10 @@ impl<'s> Judge<'s> {
                 {
                     self.conflict(
                         "on",
-                        format!(
-                            "member {} takes part in an activity on {last}, on or after leaving on {}; void those records first",
-                            e.member_id, e.on
-                        ),
+                        Reason::new("activity_after_leaving")
+                            .arg("id", &e.member_id)
+                            .arg("last", last)
+                            .arg("on", e.on),
                     );
                 }
             }
@@ -464,7 +747,7 @@ impl<'s> Judge<'s> {
                 {
                     self.conflict(
                         "member_id",
-                        format!("member {} is already mobile", e.member_id),
+                        Reason::new("already_mobile").arg("id", &e.member_id),
                     );
                 }
             }
@@ -472,25 +755,20 @@ impl<'s> Judge<'s> {
                 if let Some(member) = self.enrolled_registry(&e.member_id, "on", e.on)
                     && !member.mobile
                 {
-                    self.conflict("member_id", format!("member {} is not mobile", e.member_id));
+                    self.conflict(
+                        "member_id",
+                        Reason::new("not_mobile").arg("id", &e.member_id),
+                    );
                 }
             }
             BuddyAssigned(e) => {
-                self.not_same(
-                    "buddy_id",
-                    &e.buddy_id,
-                    &e.member_id,
-                    "a member cannot be their own buddy",
-                );
+                self.not_same("buddy_id", &e.buddy_id, &e.member_id, "own_buddy");
                 if let Some(member) = self.enrolled_registry(&e.member_id, "since", e.since)
                     && !member.mobile
                 {
                     self.conflict(
                         "member_id",
-                        format!(
-                            "member {} is not mobile; only mobile members get a buddy",
-                            e.member_id
-                        ),
+                        Reason::new("buddy_not_mobile").arg("id", &e.member_id),
                     );
                 }
                 self.enrolled("buddy_id", &e.buddy_id, e.since);
@@ -501,10 +779,10 @@ impl<'s> Judge<'s> {
                 {
                     self.conflict(
                         "role",
-                        format!(
-                            "member {} already holds {} at {}",
-                            e.member_id, e.role, e.org_id
-                        ),
+                        Reason::new("role_held")
+                            .arg("id", &e.member_id)
+                            .arg("role", e.role)
+                            .arg("org", &e.org_id),
                     );
                 }
                 self.org_by("org_id", &e.org_id, e.on);
@@ -515,10 +793,10 @@ impl<'s> Judge<'s> {
                 {
                     self.conflict(
                         "role",
-                        format!(
-                            "member {} does not hold {} at {}",
-                            e.member_id, e.role, e.org_id
-                        ),
+                        Reason::new("role_not_held")
+                            .arg("id", &e.member_id)
+                            .arg("role", e.role)
+                            .arg("org", &e.org_id),
                     );
                 }
             }
@@ -543,10 +821,7 @@ impl<'s> Judge<'s> {
                 {
                     self.conflict(
                         "member_id",
-                        format!(
-                            "member {} is enrolled; only a member who left can be re-enrolled",
-                            e.member_id
-                        ),
+                        Reason::new("still_enrolled").arg("id", &e.member_id),
                     );
                 }
                 self.branch_by("branch_id", &e.branch_id, e.on);
@@ -560,11 +835,10 @@ impl<'s> Judge<'s> {
                     let enlisted = self.state.lecturers.get(id).copied();
                     self.dated_ref(
                         &format!("lecturer_ids[{i}]"),
-                        "lecturer",
+                        ("unknown_lecturer", "lecturer_not_enlisted"),
                         id,
                         enlisted,
                         date,
-                        "enlisted",
                     );
                 }
                 self.all_enrolled("attendee_ids", &e.attendee_ids, date);
@@ -599,7 +873,7 @@ impl<'s> Judge<'s> {
                     "contacted_by",
                     &e.contacted_by,
                     &e.member_id,
-                    "a member cannot contact themselves",
+                    "self_contact",
                 );
                 self.enrolled("member_id", &e.member_id, e.contacted_on);
                 self.enrolled("contacted_by", &e.contacted_by, e.contacted_on);
@@ -623,37 +897,30 @@ impl<'s> Judge<'s> {
             }
             MicroWishClaimed(e) => {
                 if let Some(wish) = self.live_wish(&e.wish_id, "claimed_on", e.claimed_on) {
-                    self.wish_status(wish, "open", wish.status == WishStatus::Open);
+                    self.wish_status(wish, wish.status == WishStatus::Open);
                 }
                 self.enrolled("member_id", &e.member_id, e.claimed_on);
             }
             MicroWishReleased(e) => {
                 if let Some(wish) = self.live_wish(&e.wish_id, "released_on", e.released_on) {
                     match &wish.status {
-                        WishStatus::Claimed { by } if *by != e.member_id => self.conflict(
-                            "member_id",
-                            format!("only the claimer {by} can release the micro-wish"),
-                        ),
-                        status => self.wish_status(
-                            wish,
-                            "claimed",
-                            matches!(status, WishStatus::Claimed { .. }),
-                        ),
+                        WishStatus::Claimed { by } if *by != e.member_id => {
+                            self.conflict("member_id", Reason::new("not_the_claimer").arg("by", by))
+                        }
+                        status => {
+                            self.wish_status(wish, matches!(status, WishStatus::Claimed { .. }))
+                        }
                     }
                 }
             }
             MicroWishFulfilled(e) => {
                 if let Some(wish) = self.live_wish(&e.wish_id, "fulfilled_on", e.fulfilled_on) {
-                    self.wish_status(
-                        wish,
-                        "claimed",
-                        matches!(wish.status, WishStatus::Claimed { .. }),
-                    );
+                    self.wish_status(wish, matches!(wish.status, WishStatus::Claimed { .. }));
                 }
             }
             MicroWishWithdrawn(e) => {
                 if let Some(wish) = self.live_wish(&e.wish_id, "withdrawn_on", e.withdrawn_on) {
-                    self.wish_status(wish, "open", wish.status == WishStatus::Open);
+                    self.wish_status(wish, wish.status == WishStatus::Open);
                 }
             }
             RecordVoided(e) => self.judge_void(e.event_id),
@@ -662,15 +929,15 @@ impl<'s> Judge<'s> {
 
     fn judge_correction(&mut self, e: &crate::events::MemberDetailsCorrected) {
         if e.name.is_none() && e.birth_year.is_none() {
-            self.invalid(
-                "name",
-                "a correction names at least one of name and birth_year",
-            );
+            self.invalid("name", Reason::new("correction_empty"));
             return;
         }
         self.birth_year(e.birth_year);
         let Some(member) = self.state.members.get(&e.member_id) else {
-            self.conflict("member_id", format!("unknown member {}", e.member_id));
+            self.conflict(
+                "member_id",
+                Reason::new("unknown_member").arg("id", &e.member_id),
+            );
             return;
         };
         let changes_name = e.name.as_ref().is_some_and(|name| *name != member.name);
@@ -683,30 +950,33 @@ impl<'s> Judge<'s> {
             } else {
                 "birth_year"
             };
-            self.conflict(
-                field,
-                "the correction changes nothing: the member's details are already so",
-            );
+            self.conflict(field, Reason::new("correction_unchanged"));
         }
     }
 
     fn judge_amendment(&mut self, e: &crate::events::AttendanceAmended) {
         if e.added.is_empty() && e.removed.is_empty() {
-            self.invalid("added", "an amendment adds or removes at least one member");
+            self.invalid("added", Reason::new("amendment_empty"));
         }
         self.disjoint("added", &e.added, "removed", &e.removed);
         let Some(class) = self.state.classes.get(&e.class_id) else {
-            self.conflict("class_id", format!("unknown class {}", e.class_id));
+            self.conflict(
+                "class_id",
+                Reason::new("unknown_class").arg("id", &e.class_id),
+            );
             return;
         };
         if class.voided {
-            self.conflict("class_id", format!("class {} is voided", e.class_id));
+            self.conflict(
+                "class_id",
+                Reason::new("class_voided").arg("id", &e.class_id),
+            );
             return;
         }
         for (i, id) in e.added.iter().enumerate() {
             let field = format!("added[{i}]");
             if class.attendees.contains(id) {
-                self.conflict(&field, format!("member {id} already attends the class"));
+                self.conflict(&field, Reason::new("already_attends").arg("id", id));
             } else {
                 self.enrolled(&field, id, class.date);
             }
@@ -715,7 +985,7 @@ impl<'s> Judge<'s> {
             if !class.attendees.contains(id) {
                 self.conflict(
                     &format!("removed[{i}]"),
-                    format!("member {id} does not attend the class"),
+                    Reason::new("not_attending").arg("id", id),
                 );
             }
         }
@@ -723,11 +993,11 @@ impl<'s> Judge<'s> {
 
     fn judge_void(&mut self, target: Uuid) {
         let Some(fact) = self.state.events.get(&target) else {
-            self.conflict("event_id", format!("no stored event has id {target}"));
+            self.conflict("event_id", Reason::new("unknown_event").arg("id", target));
             return;
         };
         if fact.voided {
-            self.conflict("event_id", format!("event {target} is already voided"));
+            self.conflict("event_id", Reason::new("already_voided").arg("id", target));
             return;
         }
         match &fact.event {
@@ -744,13 +1014,10 @@ impl<'s> Judge<'s> {
                 if class.voided {
                     self.conflict(
                         "event_id",
-                        format!("the amendment's class {} is voided", amendment.class_id),
+                        Reason::new("amended_class_voided").arg("id", &amendment.class_id),
                     );
                 } else if class.amendments.last() != Some(&Some(target)) {
-                    self.conflict(
-                        "event_id",
-                        "only a class's latest standing attendance amendment can be voided; void the later ones first",
-                    );
+                    self.conflict("event_id", Reason::new("not_latest_amendment"));
                 } else {
                     // Undoing the amendment brings the removed members back to the class.
                     for id in &amendment.removed {
@@ -762,7 +1029,9 @@ impl<'s> Judge<'s> {
                         {
                             self.conflict(
                                 "event_id",
-                                format!("undoing it would bring back member {id}, who is not enrolled on {}", class.date),
+                                Reason::new("undo_brings_back")
+                                    .arg("id", id)
+                                    .arg("date", class.date),
                             );
                         }
                     }
@@ -770,26 +1039,51 @@ impl<'s> Judge<'s> {
             }
             other => self.conflict(
                 "event_id",
-                format!(
-                    "a {} cannot be voided; {}",
-                    other.type_name(),
-                    void_alternative(other)
-                ),
+                Reason::new(void_alternative(other)).arg("type", other.type_name()),
             ),
         }
     }
 }
 
-/// How a record that cannot be voided is corrected instead.
+/// The refusal of a void of `event`, which says how it is corrected instead.
 fn void_alternative(event: &Event) -> &'static str {
     match event {
         Event::MicroWishPosted(_)
         | Event::MicroWishClaimed(_)
         | Event::MicroWishReleased(_)
         | Event::MicroWishFulfilled(_)
-        | Event::MicroWishWithdrawn(_) => "micro-wish mistakes are corrected by a release",
-        Event::RecordVoided(_) => "a void is final",
-        Event::StudyListIssued(_) => "issue a corrected study list",
-        _ => "registry mistakes are corrected by registry events",
+        | Event::MicroWishWithdrawn(_) => "not_voidable_wish",
+        Event::RecordVoided(_) => "not_voidable_void",
+        Event::StudyListIssued(_) => "not_voidable_list",
+        _ => "not_voidable_registry",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_unique_and_worded() {
+        let mut codes: Vec<&str> = REASONS.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), REASONS.len(), "a code appears twice");
+        assert!(REASONS.iter().all(|(_, t)| !t.trim().is_empty()));
+    }
+
+    #[test]
+    fn wording_fills_each_value_once() {
+        let reason = Reason::new("not_enrolled")
+            .arg("id", "M{date}")
+            .arg("date", "2024-03-05");
+        assert_eq!(
+            reason.english(),
+            "member M{date} is not enrolled on 2024-03-05"
+        );
+        assert_eq!(
+            fill("{a} {b} {", |n| (n == "a").then(|| "x".into())),
+            "x {b} {"
+        );
     }
 }

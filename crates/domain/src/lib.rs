@@ -19,7 +19,7 @@ pub mod time;
 pub mod upcast;
 pub mod values;
 
-pub use decide::{Decided, Proposed, Rejection, RejectionKind};
+pub use decide::{Decided, Proposed, REASONS, Reason, Rejection, RejectionKind};
 pub use events::{Event, ParseError, ParseErrorKind, StreamRef};
 pub use state::{IdKind, Scope, State, StoredFact};
 pub use upcast::{UpcastError, Upcaster, read_stored, upcast};

@@ -6,7 +6,7 @@
 
 use partyedu_domain::time::DEFAULT_TZ;
 use partyedu_domain::{
-    Date, Decided, Event, Id, Proposed, Rejection, RejectionKind, State, StoredFact,
+    Date, Decided, Event, Id, Proposed, REASONS, Rejection, RejectionKind, State, StoredFact,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -320,11 +320,27 @@ fn refused(
         format!("events[0].data.{path}")
     };
     let event = &path[..=path.find(']').expect("events[i]")];
+    for r in &rejections {
+        worded_from_its_reason(r);
+    }
     assert!(
         rejections.iter().any(|r| r.path == path && r.kind == kind)
             && rejections.iter().all(|r| r.path.starts_with(event)),
         "expected a {kind:?} at {path}, got {rejections:#?}"
     );
+}
+
+/// A rejection's problem is its reason's English wording, with every value the wording names.
+#[track_caller]
+fn worded_from_its_reason(r: &Rejection) {
+    let (_, template) = REASONS
+        .iter()
+        .find(|(code, _)| *code == r.reason.code)
+        .unwrap_or_else(|| panic!("{} is not a reason code", r.reason.code));
+    assert_eq!(r.problem, r.reason.english());
+    let named =
+        partyedu_domain::decide::fill(template, |name| r.reason.get(name).map(|_| String::new()));
+    assert!(!named.contains('{'), "{r:?} lacks a value of `{template}`");
 }
 
 // ---- references exist, and existed on the date that uses them --------------------------------
@@ -1406,6 +1422,72 @@ fn parse_errors_become_invalid_rejections_at_their_batch_index() {
     assert_eq!(
         (rejection.path.as_str(), rejection.kind),
         ("events[2].data.study_hours", Invalid)
+    );
+    // Its reason is the value type's: a client can word it without reading the message.
+    assert_eq!(rejection.reason.code, "bad_hours");
+    assert_eq!(rejection.problem, rejection.reason.english());
+    let code =
+        |type_name: &str, data: Value| Event::parse(type_name, data).unwrap_err().reason().code;
+    let online = |edit: Value| {
+        let mut data = json!({"log_id": "O1", "member_id": "M1", "platform": "other",
+                              "studied_on": "2024-03-05", "study_hours": 1});
+        data.as_object_mut()
+            .unwrap()
+            .extend(edit.as_object().unwrap().clone());
+        data
+    };
+    assert_eq!(
+        code(
+            "OnlineStudyLogged",
+            online(json!({"studied_on": "2024-02-30"}))
+        ),
+        "bad_date"
+    );
+    assert_eq!(
+        code("OnlineStudyLogged", online(json!({"log_id": "O 1"}))),
+        "bad_id"
+    );
+    assert_eq!(
+        code("OnlineStudyLogged", online(json!({"platform": "tv"}))),
+        "unknown_choice"
+    );
+    assert_eq!(
+        code("OnlineStudyLogged", online(json!({"study_hours": 25}))),
+        "bad_hours"
+    );
+    assert_eq!(
+        code("OnlineStudyLogged", online(json!({"extra": 1}))),
+        "unknown_field"
+    );
+    assert_eq!(
+        code("OnlineStudyLogged", json!({"log_id": "O1"})),
+        "missing_field"
+    );
+    assert_eq!(code("NoSuchType", json!({})), "unknown_type");
+    let class = |edit: Value| {
+        let mut data = json!({"class_id": "C1", "title": "T", "form": "concentrated",
+            "organizer_org_id": "G1", "starts_at": "2024-03-05T09:00:00+08:00",
+            "duration_minutes": 60, "study_hours": 1, "lecturer_ids": [], "attendee_ids": ["M1"]});
+        data.as_object_mut()
+            .unwrap()
+            .extend(edit.as_object().unwrap().clone());
+        data
+    };
+    assert_eq!(
+        code("ClassHeld", class(json!({"title": " "}))),
+        "blank_text"
+    );
+    assert_eq!(
+        code("ClassHeld", class(json!({"starts_at": "2024-03-05"}))),
+        "bad_timestamp"
+    );
+    assert_eq!(
+        code("ClassHeld", class(json!({"attendee_ids": ["M1", "M1"]}))),
+        "repeated"
+    );
+    assert_eq!(
+        code("ClassHeld", class(json!({"duration_minutes": "x"}))),
+        "wrong_type"
     );
 }
 
