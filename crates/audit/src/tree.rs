@@ -225,7 +225,7 @@ fn checkpoint_from_row(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, AuditE
 
 /// Signs the current tree head with `signer` under `origin` and stores the checkpoint (the same
 /// head signed again by the same key is the same note, stored once).
-#[instrument(skip_all, fields(origin))]
+#[instrument(skip_all, fields(origin = origin))]
 pub async fn sign_checkpoint(
     store: &EventStore,
     signer: &Signer,
