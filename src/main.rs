@@ -512,6 +512,9 @@ async fn serve(
     tracing::info!(address = %listener.local_addr()?, "listening");
     let store = EventStore::new(pool);
     partyedu_projections::ensure_projection(&store).await?;
+    // Every loaded rule set is kept materialised: a switch or a what-if between any two reads
+    // ready models (their cost is a few rows per member and year each).
+    let materialise: Vec<_> = stats.book.sets().cloned().collect();
     let state = AppState::new(store.clone(), tz, limits, stats).with_audit(key.clone());
     // Read the log into the recorder's state now rather than on the first request.
     state.recorder.warm_up().await.context("reading the log")?;
@@ -529,6 +532,7 @@ async fn serve(
         RunOptions {
             tz,
             poll_interval: std::time::Duration::from_millis(500),
+            materialise,
         },
         wait_for(stopped.clone()),
     ));

@@ -772,6 +772,7 @@ async fn live_lag(admin: &PgPool, url: &str, rate: u64, secs: u64) -> Result<Lag
         RunOptions {
             tz: TZ,
             poll_interval: POLL_INTERVAL,
+            materialise: Vec::new(),
         },
         async move {
             let _ = stopped.await;

@@ -11,6 +11,8 @@
 //! back and the projector steps down.
 
 use crate::facts::{Fact, FactsFold};
+use crate::rules::RuleSet;
+use crate::standings::Materialiser;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use partyedu_domain::{Event, Upcaster};
@@ -126,6 +128,8 @@ pub struct Projector {
     /// The checkpoint this projector last wrote or read.
     position: i64,
     batch_size: i64,
+    /// The materialised standings this projector keeps, if any (the live one in `serve`).
+    materialiser: Option<Materialiser>,
 }
 
 impl Projector {
@@ -145,7 +149,42 @@ impl Projector {
             fold: FactsFold::new(tz, generation),
             position,
             batch_size: 2_000,
+            materialiser: None,
         })
+    }
+
+    /// Keeps the materialised standings of `rule_sets` (this year and the last, seen from
+    /// today in `tz`) in every batch, and builds them between batches
+    /// ([`Self::build_views_step`]).
+    pub fn with_materialised(mut self, rule_sets: Vec<RuleSet>, tz: Tz) -> Self {
+        self.materialiser = Some(Materialiser::new(rule_sets, tz));
+        self
+    }
+
+    /// Whether the wanted views may have changed (a new day) or a build may be pending.
+    fn views_due(&self) -> bool {
+        self.materialiser
+            .as_ref()
+            .is_some_and(Materialiser::needs_sync)
+    }
+
+    /// One step of keeping the views: registers and drops views as the day asks, then adds a
+    /// chunk of members to a view still being built, in a transaction of its own at the
+    /// checkpoint. Returns whether a build is still under way.
+    pub async fn build_views_step(&mut self) -> Result<bool, EngineError> {
+        let Some(materialiser) = self.materialiser.as_mut() else {
+            return Ok(false);
+        };
+        let mut tx = self.store.pool().begin().await?;
+        lock_checkpoint(&mut tx, self.generation, self.position).await?;
+        if materialiser.needs_sync() {
+            materialiser.sync(&mut tx, self.generation).await?;
+        }
+        let worked = materialiser
+            .build_step(&mut tx, self.generation, self.position)
+            .await?;
+        tx.commit().await?;
+        Ok(worked)
     }
 
     pub fn position(&self) -> i64 {
@@ -202,19 +241,14 @@ impl Projector {
         let last = events.last().expect("apply takes a non-empty batch");
         let mut tx = self.store.pool().begin().await?;
         let result = async {
-            let current: Option<i64> = sqlx::query_scalar(
-                "SELECT position FROM rm_checkpoints WHERE name = $1 AND generation = $2 FOR UPDATE",
-            )
-            .bind(FACTS)
-            .bind(self.generation)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if current != Some(self.position) {
-                return Err(EngineError::LostLeadership {
-                    generation: self.generation,
-                });
-            }
+            lock_checkpoint(&mut tx, self.generation, self.position).await?;
             self.fold.apply(&mut tx, &facts).await?;
+            let touched = self.fold.take_touched();
+            if let Some(materialiser) = self.materialiser.as_mut() {
+                materialiser
+                    .maintain(&mut tx, self.generation, &touched, last.position)
+                    .await?;
+            }
             sqlx::query(
                 "UPDATE rm_checkpoints SET position = $3, event_recorded_at = $4, updated_at = now(), \
                    events_folded = events_folded + $5 WHERE name = $1 AND generation = $2",
@@ -253,6 +287,26 @@ impl Projector {
     }
 }
 
+/// Locks the generation's checkpoint row for the caller's transaction and checks that it is
+/// where this projector left it: a batch that finds it moved steps down instead.
+async fn lock_checkpoint(
+    conn: &mut PgConnection,
+    generation: i32,
+    position: i64,
+) -> Result<(), EngineError> {
+    let current: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM rm_checkpoints WHERE name = $1 AND generation = $2 FOR UPDATE",
+    )
+    .bind(FACTS)
+    .bind(generation)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if current != Some(position) {
+        return Err(EngineError::LostLeadership { generation });
+    }
+    Ok(())
+}
+
 /// How the background projector runs.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -260,6 +314,8 @@ pub struct RunOptions {
     /// How often a follower tries to become the leader, and how often a leader polls besides
     /// its wake-ups.
     pub poll_interval: Duration,
+    /// The rule sets whose standings the leader keeps materialised.
+    pub materialise: Vec<RuleSet>,
 }
 
 /// Runs the facts projector in this process whenever it can be the leader, until `shutdown`.
@@ -306,7 +362,9 @@ async fn lead(
         return Ok(());
     }
     let generation = ensure_projection(store).await?;
-    let mut projector = Projector::new(store.clone(), options.tz, generation).await?;
+    let mut projector = Projector::new(store.clone(), options.tz, generation)
+        .await?
+        .with_materialised(options.materialise.clone(), options.tz);
     tracing::info!(
         generation,
         position = projector.position(),
@@ -320,30 +378,44 @@ async fn lead(
             options.poll_interval,
         )
         .await?;
+    let mut building = projector.build_views_step().await?;
     loop {
-        let events = subscription.next_batch().await?;
-        projector.apply(&events).await?;
-        if let Some(last) = events.last() {
-            progress::folded(
-                last.position,
-                last.recorded_at.timestamp_millis(),
-                events.len(),
-                (events.len() as i64) < projector.batch_size,
-            );
+        // While a view is being built, folding comes first and a chunk of the build fills
+        // each pause; otherwise the wait is long, waking now and then to notice a new day.
+        // (`next_batch` moves its cursor only when it returns events: safe to time out.)
+        let wait = if building {
+            Duration::from_millis(10)
+        } else {
+            Duration::from_secs(5)
+        };
+        if let Ok(events) = tokio::time::timeout(wait, subscription.next_batch()).await {
+            let events = events?;
+            projector.apply(&events).await?;
+            if let Some(last) = events.last() {
+                progress::folded(
+                    last.position,
+                    last.recorded_at.timestamp_millis(),
+                    events.len(),
+                    (events.len() as i64) < projector.batch_size,
+                );
+            }
+            // A leader whose lock connection died is no leader any more; and after a swap the
+            // live generation is another one, which this projector does not write.
+            let live: i32 =
+                sqlx::query_scalar("SELECT live_generation FROM rm_projections WHERE name = $1")
+                    .bind(FACTS)
+                    .fetch_one(&mut lock)
+                    .await?;
+            if live != generation {
+                tracing::info!(
+                    generation = live,
+                    "the live generation changed; following it"
+                );
+                return Ok(());
+            }
         }
-        // A leader whose lock connection died is no leader any more; and after a swap the
-        // live generation is another one, which this projector does not write.
-        let live: i32 =
-            sqlx::query_scalar("SELECT live_generation FROM rm_projections WHERE name = $1")
-                .bind(FACTS)
-                .fetch_one(&mut lock)
-                .await?;
-        if live != generation {
-            tracing::info!(
-                generation = live,
-                "the live generation changed; following it"
-            );
-            return Ok(());
+        if building || projector.views_due() {
+            building = projector.build_views_step().await?;
         }
     }
 }
@@ -447,7 +519,7 @@ pub async fn drop_generation(store: &EventStore, generation: i32) -> Result<(), 
         .bind(generation)
         .execute(&mut *tx)
         .await?;
-    for table in FACT_TABLES {
+    for table in FACT_TABLES.iter().chain(&VIEW_TABLES) {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE generation = $1"
         )))
@@ -473,6 +545,10 @@ pub const FACT_TABLES: [&str; 12] = [
     "rm_wishes",
     "rm_wish_steps",
 ];
+
+/// The materialised standings' tables (crates/projections/src/standings.rs): derived from the
+/// facts, so not among them.
+pub const VIEW_TABLES: [&str; 3] = ["rm_views", "rm_standings", "rm_coverage"];
 
 /// A rebuild under way: its generation, how far it is and how far it has to go.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -16,7 +16,7 @@ use partyedu_domain::kinds::VisitPurpose;
 use partyedu_domain::time::local_midnight;
 use partyedu_domain::{Date, Id, Timestamp};
 use sqlx::{PgConnection, Row};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// One event as the fold sees it.
@@ -96,6 +96,8 @@ pub struct FactsFold {
     registry_rows: RegistryRows,
     member_names: NameRows,
     org_names: NameRows,
+    /// Members whose facts the batch changed (what the materialised standings recompute).
+    touched: BTreeSet<String>,
 }
 
 /// Where a participation row comes from, besides the member.
@@ -123,7 +125,13 @@ impl FactsFold {
             registry_rows: RegistryRows::default(),
             member_names: NameRows::default(),
             org_names: NameRows::default(),
+            touched: BTreeSet::new(),
         }
+    }
+
+    /// The members whose facts changed since the last call.
+    pub fn take_touched(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Forgets cached state (after a failed batch).
@@ -180,6 +188,8 @@ impl FactsFold {
     async fn apply_one(&mut self, conn: &mut PgConnection, fact: &Fact<'_>) -> sqlx::Result<()> {
         let g = self.generation;
         let pos = fact.position;
+        self.touched
+            .extend(fact.event.named_members().into_iter().map(Id::to_string));
         match fact.event {
             Event::OrgUnitEstablished(e) => {
                 sqlx::query(
@@ -536,17 +546,19 @@ impl FactsFold {
         pos: i64,
     ) -> sqlx::Result<()> {
         let g = self.generation;
-        sqlx::query(
+        let voided: Vec<String> = sqlx::query_scalar(
             "UPDATE rm_participations SET voided_pos = $3, void_reason = $4 \
              WHERE generation = $1 AND event_id = $2 AND voided_pos IS NULL \
-               AND event_position = (SELECT position FROM events WHERE event_id = $2)",
+               AND event_position = (SELECT position FROM events WHERE event_id = $2) \
+             RETURNING member_id",
         )
         .bind(g)
         .bind(target)
         .bind(pos)
         .bind(reason)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
+        let mut touched = voided;
         for table in ["rm_classes", "rm_lectures"] {
             let sql = format!(
                 "UPDATE {table} SET voided_pos = $3 \
@@ -559,29 +571,34 @@ impl FactsFold {
                 .execute(&mut *conn)
                 .await?;
         }
-        sqlx::query(
-            "UPDATE rm_participations SET to_pos = $3, closed_by = $4 WHERE generation = $1 \
-             AND source_event_id = $2 AND source_event_id <> event_id AND to_pos IS NULL",
-        )
-        .bind(g)
-        .bind(target)
-        .bind(pos)
-        .bind(void_id)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
+        touched.extend(
+            sqlx::query_scalar::<_, String>(
+                "UPDATE rm_participations SET to_pos = $3, closed_by = $4 WHERE generation = $1 \
+                 AND source_event_id = $2 AND source_event_id <> event_id AND to_pos IS NULL \
+                 RETURNING member_id",
+            )
+            .bind(g)
+            .bind(target)
+            .bind(pos)
+            .bind(void_id)
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+        touched.extend(sqlx::query_scalar::<_, String>(
             "INSERT INTO rm_participations (generation, member_id, kind, record_id, event_id, \
                event_position, occurred_at, occurred_on, year, title, hours_centi, form, home_study, \
                source_event_id, from_pos) \
              SELECT generation, member_id, kind, record_id, event_id, event_position, occurred_at, \
                occurred_on, year, title, hours_centi, form, home_study, source_event_id, $3 \
-             FROM rm_participations WHERE generation = $1 AND closed_by = $2",
+             FROM rm_participations WHERE generation = $1 AND closed_by = $2 \
+             RETURNING member_id",
         )
         .bind(g)
         .bind(target)
         .bind(pos)
-        .execute(&mut *conn)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await?);
+        self.touched.extend(touched);
         Ok(())
     }
 

@@ -386,6 +386,30 @@ pub async fn headlines_on(
         .filter(|c| !c.voided)
         .collect();
     let tallies = crate::query::lecture_tallies_on(&mut *conn, scope).await?;
+    let count = match crate::standings::headcount(&mut *conn, scope, rules).await? {
+        Some(count) => count,
+        None => headcount_from_facts(&mut *conn, scope, rules).await?,
+    };
+    let wishes = wishes(&mut *conn, scope).await?;
+    Ok(json!({
+        "classes": classes.len(),
+        "field_trips": classes.iter().filter(|c| c.form == "field_trip").count(),
+        "party_lectures": tallies.totals["lectures"],
+        "leader_lectures": tallies.totals["leader_lectures"],
+        "members": count.members,
+        "members_reached": count.reached,
+        "home_visits": count.home_visits,
+        "wishes_claimed": wishes.iter().filter(|w| w.claimed_in_year).count(),
+        "wishes_fulfilled": wishes.iter().filter(|w| w.fulfilled_in_year).count(),
+    }))
+}
+
+/// [`crate::standings::Headcount`] computed from the facts, whatever is materialised.
+pub async fn headcount_from_facts(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+) -> sqlx::Result<crate::standings::Headcount> {
     let facts = YearFacts::load(&mut *conn, scope, None).await?;
     let standings = facts.standings(scope, rules);
     let in_subtree: Vec<_> = standings
@@ -408,16 +432,9 @@ pub async fn headlines_on(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let wishes = wishes(&mut *conn, scope).await?;
-    Ok(json!({
-        "classes": classes.len(),
-        "field_trips": classes.iter().filter(|c| c.form == "field_trip").count(),
-        "party_lectures": tallies.totals["lectures"],
-        "leader_lectures": tallies.totals["leader_lectures"],
-        "members": in_subtree.len(),
-        "members_reached": in_subtree.iter().filter(|m| m.standing.reached).count(),
-        "home_visits": home_visits,
-        "wishes_claimed": wishes.iter().filter(|w| w.claimed_in_year).count(),
-        "wishes_fulfilled": wishes.iter().filter(|w| w.fulfilled_in_year).count(),
-    }))
+    Ok(crate::standings::Headcount {
+        members: in_subtree.len() as i64,
+        reached: in_subtree.iter().filter(|m| m.standing.reached).count() as i64,
+        home_visits,
+    })
 }

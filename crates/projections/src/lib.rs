@@ -6,6 +6,7 @@ mod facts;
 pub mod ledgers;
 pub mod query;
 pub mod rules;
+pub mod standings;
 
 pub use engine::{Projector, RunOptions, ensure_projection};
 pub use rules::{RuleBook, RuleSet};

@@ -195,7 +195,7 @@ impl OrgTree {
     }
 
     /// `org` and its ancestors.
-    fn chain(&self, org: &str) -> Vec<String> {
+    pub(crate) fn chain(&self, org: &str) -> Vec<String> {
         let mut chain = vec![org.to_owned()];
         let mut current = org.to_owned();
         while let Some(parent) = self.0.get(&current).and_then(|o| o.parent.clone()) {
@@ -212,6 +212,35 @@ impl OrgTree {
     pub(crate) fn within(&self, org: &str, root: Option<&String>) -> bool {
         root.is_none_or(|root| self.chain(org).contains(root))
     }
+
+    /// The org units established on the reference date inside the subtree.
+    pub(crate) fn units(&self, scope: &Scope) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, o)| o.established_on <= scope.reference_date)
+            .map(|(id, _)| id.clone())
+            .filter(|id| self.within(id, scope.org.as_ref()))
+            .collect()
+    }
+
+    /// Every unit in the subtree under `root`, established or not.
+    pub(crate) fn subtree(&self, root: Option<&String>) -> Vec<String> {
+        self.0
+            .keys()
+            .filter(|id| self.within(id, root))
+            .cloned()
+            .collect()
+    }
+
+    /// Where the units' chains end: every member's branch lies under exactly one of them.
+    pub(crate) fn roots(&self) -> Vec<String> {
+        let ends: BTreeSet<String> = self
+            .0
+            .keys()
+            .filter_map(|id| self.chain(id).pop())
+            .collect();
+        ends.into_iter().collect()
+    }
 }
 
 /// Everything one year's statistics need, as of a position.
@@ -227,7 +256,7 @@ impl YearFacts {
     pub(crate) async fn load(
         conn: &mut PgConnection,
         scope: &Scope,
-        member: Option<&str>,
+        members: Option<&[String]>,
     ) -> sqlx::Result<Self> {
         let g = scope.generation;
         let p = scope.as_of;
@@ -235,13 +264,13 @@ impl YearFacts {
         let population = sqlx::query(
             "SELECT * FROM (SELECT DISTINCT ON (member_id) member_id, enrolled, branch_id, frail, mobile \
                FROM rm_member_registry WHERE generation = $1 AND position <= $2 AND effective_on <= $3 \
-                 AND ($4::text IS NULL OR member_id = $4) \
+                 AND ($4::text[] IS NULL OR member_id = ANY($4)) \
                ORDER BY member_id, effective_on DESC, position DESC) latest WHERE enrolled",
         )
         .bind(g)
         .bind(p)
         .bind(scope.reference_date)
-        .bind(member)
+        .bind(members)
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -258,28 +287,28 @@ impl YearFacts {
         .collect::<sqlx::Result<_>>()?;
         let names = sqlx::query(
             "SELECT DISTINCT ON (member_id) member_id, name FROM rm_member_names \
-             WHERE generation = $1 AND position <= $2 AND ($3::text IS NULL OR member_id = $3) \
+             WHERE generation = $1 AND position <= $2 AND ($3::text[] IS NULL OR member_id = ANY($3)) \
              ORDER BY member_id, position DESC",
         )
         .bind(g)
         .bind(p)
-        .bind(member)
+        .bind(members)
         .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| Ok((r.try_get("member_id")?, r.try_get("name")?)))
         .collect::<sqlx::Result<_>>()?;
-        let roles = load_roles(&mut *conn, g, p, member).await?;
+        let roles = load_roles(&mut *conn, g, p, members).await?;
         let participations = sqlx::query(
             "SELECT member_id, kind, hours_centi, form, home_study, \
                (voided_pos IS NOT NULL AND voided_pos <= $3) AS voided \
              FROM rm_participations WHERE generation = $1 AND year = $2 AND from_pos <= $3 \
-               AND (to_pos IS NULL OR to_pos > $3) AND ($4::text IS NULL OR member_id = $4)",
+               AND (to_pos IS NULL OR to_pos > $3) AND ($4::text[] IS NULL OR member_id = ANY($4))",
         )
         .bind(g)
         .bind(scope.year)
         .bind(p)
-        .bind(member)
+        .bind(members)
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -301,17 +330,6 @@ impl YearFacts {
             roles,
             participations,
         })
-    }
-
-    /// The org units established on the reference date inside the subtree.
-    fn units(&self, scope: &Scope) -> Vec<String> {
-        self.orgs
-            .0
-            .iter()
-            .filter(|(_, o)| o.established_on <= scope.reference_date)
-            .map(|(id, _)| id.clone())
-            .filter(|id| self.orgs.within(id, scope.org.as_ref()))
-            .collect()
     }
 
     fn roles_in_year(&self, member: &str, scope: &Scope) -> BTreeSet<String> {
@@ -370,17 +388,17 @@ async fn load_roles(
     conn: &mut PgConnection,
     generation: i32,
     as_of: i64,
-    member: Option<&str>,
+    members: Option<&[String]>,
 ) -> sqlx::Result<Vec<RoleSpan>> {
     sqlx::query(
         "SELECT member_id, role, org_id, from_date, \
            CASE WHEN ended_pos <= $2 THEN until_date END AS until_date \
          FROM rm_roles WHERE generation = $1 AND position <= $2 \
-           AND ($3::text IS NULL OR member_id = $3)",
+           AND ($3::text[] IS NULL OR member_id = ANY($3))",
     )
     .bind(generation)
     .bind(as_of)
-    .bind(member)
+    .bind(members)
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -431,7 +449,7 @@ pub fn rate(part: i64, whole: i64) -> Value {
     json!(ten_thousandths as f64 / 10_000.0)
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CoverageRow {
     pub org_id: String,
     pub group: &'static str,
@@ -452,14 +470,27 @@ pub async fn coverage(
     coverage_on(&mut conn, scope, rules).await
 }
 
-/// [`coverage`] on a connection the caller holds.
+/// [`coverage`] on a connection the caller holds: from the materialised standings when they
+/// answer this as-of position, else from the facts.
 pub async fn coverage_on(
     conn: &mut PgConnection,
     scope: &Scope,
     rules: &RuleSet,
 ) -> sqlx::Result<Vec<CoverageRow>> {
+    match crate::standings::coverage(&mut *conn, scope, rules).await? {
+        Some(rows) => Ok(rows),
+        None => coverage_from_facts(conn, scope, rules).await,
+    }
+}
+
+/// [`coverage`] computed from the facts, whatever is materialised.
+pub async fn coverage_from_facts(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+) -> sqlx::Result<Vec<CoverageRow>> {
     let facts = YearFacts::load(&mut *conn, scope, None).await?;
-    let units = facts.units(scope);
+    let units = facts.orgs.units(scope);
     let mut counts: BTreeMap<(&str, &str), (i64, i64, i64)> = BTreeMap::new();
     for m in facts.standings(scope, rules) {
         for org in facts.orgs.chain(&m.branch) {
@@ -502,7 +533,7 @@ pub enum Gap {
     Noncompliant,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GapMember {
     pub member_id: String,
     pub name: String,
@@ -525,6 +556,39 @@ pub async fn coverage_members(
 
 /// [`coverage_members`] on a connection the caller holds.
 pub async fn coverage_members_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+    gap: Gap,
+) -> sqlx::Result<Vec<GapMember>> {
+    coverage_members_page_on(conn, scope, rules, gap, 0, None).await
+}
+
+/// One page of [`coverage_members`] (`offset` members skipped, at most `limit`): from the
+/// materialised standings when they answer this as-of position, else from the facts.
+pub async fn coverage_members_page_on(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    rules: &RuleSet,
+    gap: Gap,
+    offset: usize,
+    limit: Option<usize>,
+) -> sqlx::Result<Vec<GapMember>> {
+    if let Some(members) =
+        crate::standings::gap_members(&mut *conn, scope, rules, gap, offset, limit).await?
+    {
+        return Ok(members);
+    }
+    let members = coverage_members_from_facts(conn, scope, rules, gap).await?;
+    Ok(members
+        .into_iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect())
+}
+
+/// [`coverage_members`] computed from the facts, whatever is materialised.
+pub async fn coverage_members_from_facts(
     conn: &mut PgConnection,
     scope: &Scope,
     rules: &RuleSet,
@@ -821,7 +885,7 @@ pub async fn member_history_on(
             reference_date: reference_date(y, anchor),
             org: None,
         };
-        let facts = YearFacts::load(&mut *conn, &scope, Some(member)).await?;
+        let facts = YearFacts::load(&mut *conn, &scope, Some(&[member.to_owned()])).await?;
         if let Some(m) = facts.standings(&scope, rules).into_iter().next() {
             years.push(HistoryYear {
                 year: y,

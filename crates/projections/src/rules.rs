@@ -251,6 +251,11 @@ impl RuleBook {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.sets.keys().map(String::as_str)
     }
+
+    /// Every rule set, by id.
+    pub fn sets(&self) -> impl Iterator<Item = &RuleSet> {
+        self.sets.values()
+    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ fn stream_of(event: &partyedu_domain::Event) -> String {
 }
 
 /// The bookkeeping tables of the read models: they carry a generation but no facts (the
-/// checkpoints differ between generations by when and how they were folded).
+/// checkpoints differ between generations by when and how they were folded). The
+/// materialised standings (`engine::VIEW_TABLES`) are derived and compared apart.
 const BOOKKEEPING: [&str; 2] = ["rm_projections", "rm_checkpoints"];
 
 /// Every read-model table, from the schema: each table named `rm_…` but the bookkeeping ones.
@@ -76,7 +77,12 @@ async fn read_model_tables(pool: &PgPool) -> Vec<String> {
            AND table_name LIKE 'rm\\_%' AND NOT (table_name = ANY($1)) \
          ORDER BY table_name",
     )
-    .bind(&BOOKKEEPING[..])
+    .bind(
+        BOOKKEEPING
+            .iter()
+            .chain(&engine::VIEW_TABLES)
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(pool)
     .await
     .unwrap();
@@ -225,4 +231,139 @@ async fn incremental_folding_with_crashes_equals_a_full_rebuild(pool: PgPool) {
     engine::swap(&store, rebuilt).await.unwrap();
     assert!(facts_of(&pool, generation).await.is_empty());
     assert_eq!(engine::status(&store).await.unwrap().generation, rebuilt);
+}
+
+/// Every figure the materialised standings answer, next to the same figure from the facts,
+/// for each rule set, both years in view, the whole subdistrict and one community.
+async fn compare_paths(pool: &PgPool, generation: i32, as_of: i64, scoped_org: &str) -> usize {
+    use partyedu_projections::query::{self, Gap, Scope};
+    use partyedu_projections::{ledgers, standings};
+    let today = chrono::Utc::now().with_timezone(&TZ).date_naive();
+    let mut conn = pool.acquire().await.unwrap();
+    let mut compared = 0;
+    for rules in partyedu_projections::RuleBook::shipped().sets() {
+        for year in [
+            chrono::Datelike::year(&today),
+            chrono::Datelike::year(&today) - 1,
+        ] {
+            for org in [None, Some(scoped_org.to_owned())] {
+                let scope = Scope {
+                    generation,
+                    as_of,
+                    year,
+                    reference_date: query::reference_date(year, today),
+                    org,
+                };
+                let what = format!("{} {year} {:?} as of {as_of}", rules.id(), scope.org);
+                let rows = standings::coverage(&mut conn, &scope, rules)
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{what}: the view does not answer"));
+                let facts = query::coverage_from_facts(&mut conn, &scope, rules)
+                    .await
+                    .unwrap();
+                assert_eq!(rows, facts, "coverage, {what}");
+                assert!(
+                    rows.iter().any(|r| r.in_scope > 0),
+                    "{what}: nobody counted"
+                );
+                for gap in [Gap::Unreached, Gap::Noncompliant] {
+                    let all = query::coverage_members_from_facts(&mut conn, &scope, rules, gap)
+                        .await
+                        .unwrap();
+                    for (offset, limit) in [(0, None), (0, Some(7)), (5, Some(3))] {
+                        let page =
+                            standings::gap_members(&mut conn, &scope, rules, gap, offset, limit)
+                                .await
+                                .unwrap()
+                                .unwrap();
+                        let expected: Vec<_> = all
+                            .iter()
+                            .skip(offset)
+                            .take(limit.unwrap_or(usize::MAX))
+                            .cloned()
+                            .collect();
+                        assert_eq!(page, expected, "{gap:?} members {offset}/{limit:?}, {what}");
+                    }
+                }
+                let count = standings::headcount(&mut conn, &scope, rules)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let facts = ledgers::headcount_from_facts(&mut conn, &scope, rules)
+                    .await
+                    .unwrap();
+                assert_eq!(count, facts, "headcount, {what}");
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn materialised_standings_equal_the_facts_as_the_log_grows(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let generation = ensure_projection(&store).await.unwrap();
+    let events = history(120, 2, 13);
+    let rule_sets: Vec<_> = partyedu_projections::RuleBook::shipped()
+        .sets()
+        .cloned()
+        .collect();
+    let materialised = |store: &EventStore| {
+        let (store, rule_sets) = (store.clone(), rule_sets.clone());
+        async move {
+            Projector::new(store, TZ, generation)
+                .await
+                .unwrap()
+                .with_batch_size(89)
+                .with_materialised(rule_sets, TZ)
+        }
+    };
+    let mut projector = materialised(&store).await;
+    let (first, rest) = events.split_at(events.len() / 3);
+    store
+        .append(&AppendBatch {
+            events: first.to_vec(),
+            ..AppendBatch::default()
+        })
+        .await
+        .unwrap();
+    projector.catch_up().await.unwrap();
+    // Built in chunks between batches, then kept by every batch (a restart in between: the
+    // views are in the database, not in the projector).
+    let mut steps = 0;
+    while projector.build_views_step().await.unwrap() {
+        steps += 1;
+        assert!(steps < 100, "the build never ends");
+    }
+    let community: String = sqlx::query_scalar(
+        "SELECT org_id FROM rm_org_units WHERE generation = $1 AND kind = 'community' \
+         ORDER BY org_id LIMIT 1",
+    )
+    .bind(generation)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut positions = vec![projector.position()];
+    assert!(compare_paths(&pool, generation, projector.position(), &community).await > 0);
+    for (round, chunk) in rest.chunks(600).enumerate() {
+        store
+            .append(&AppendBatch {
+                events: chunk.to_vec(),
+                ..AppendBatch::default()
+            })
+            .await
+            .unwrap();
+        if round % 2 == 1 {
+            projector = materialised(&store).await;
+        }
+        projector.catch_up().await.unwrap();
+        positions.push(projector.position());
+        compare_paths(&pool, generation, projector.position(), &community).await;
+    }
+    // Versions kept behind the checkpoint answer as of earlier positions too.
+    for position in &positions[positions.len().saturating_sub(3)..] {
+        compare_paths(&pool, generation, *position, &community).await;
+    }
 }

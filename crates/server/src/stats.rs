@@ -405,9 +405,16 @@ async fn coverage_members(
     let result = async {
         let conn = reads.conn();
         let basis = basis(&state, conn, &caller, &params, true).await?;
-        let members =
-            query::coverage_members_on(&mut *conn, &basis.scope, &basis.rules, gap).await?;
-        Ok(answer(basis.envelope(), "members", page(members, &params)))
+        let members = query::coverage_members_page_on(
+            &mut *conn,
+            &basis.scope,
+            &basis.rules,
+            gap,
+            params.offset.unwrap_or(0),
+            params.limit,
+        )
+        .await?;
+        Ok(answer(basis.envelope(), "members", members))
     }
     .await;
     reads.release();

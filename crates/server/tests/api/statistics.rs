@@ -7,19 +7,28 @@ use partyedu_store::EventStore;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-/// Folds everything recorded so far into the read models.
+/// Folds everything recorded so far into the read models, with the standings of every
+/// shipped rule set materialised as `serve` keeps them: the figures of this year and the last
+/// are answered from the materialised standings, those of other years from the facts.
 pub async fn project(pool: &PgPool) {
     let store = EventStore::new(pool.clone());
     let generation = partyedu_projections::ensure_projection(&store)
         .await
         .unwrap();
-    let mut projector = Projector::new(store, chrono_tz::Asia::Shanghai, generation)
+    let tz = chrono_tz::Asia::Shanghai;
+    let rule_sets = partyedu_projections::RuleBook::shipped()
+        .sets()
+        .cloned()
+        .collect();
+    let mut projector = Projector::new(store, tz, generation)
         .await
-        .unwrap();
+        .unwrap()
+        .with_materialised(rule_sets, tz);
     let head = EventStore::new(pool.clone()).head_position().await.unwrap();
     while projector.position() < head {
         projector.catch_up().await.unwrap();
     }
+    while projector.build_views_step().await.unwrap() {}
 }
 
 /// Records `events` as the recorder, expecting them stored; returns the stored records.
