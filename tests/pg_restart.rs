@@ -1,8 +1,9 @@
 //! PostgreSQL restarted under load: a private cluster of the test's own (the machine's shared
 //! server is left alone), `partyedu serve` on it, clients recording with idempotency keys in a
-//! loop, and `pg_ctl restart -m fast` in the middle. The service is ready again within 10 s,
-//! every answer is a success or the contract's error shape (no hang past the time limit), and
-//! every acknowledged event is stored exactly once.
+//! loop and readers reading the log and a statistic, and `pg_ctl restart -m fast` in the middle.
+//! The service is ready again within 10 s; every answer is a success or `503 unavailable` in
+//! the contract's error shape with `Retry-After` — never a 500, a bare status or a hang past the
+//! time limit; and every acknowledged event is stored exactly once.
 
 mod common;
 
@@ -34,6 +35,8 @@ impl Drop for Private {
     }
 }
 
+const READERS: usize = 2;
+
 #[derive(Default, Debug)]
 struct Outcomes {
     acknowledged: u64,
@@ -41,6 +44,33 @@ struct Outcomes {
     clean: BTreeMap<String, u64>,
     /// Anything else: no error shape, a transport failure, a timeout.
     unclean: Vec<String>,
+}
+
+impl Outcomes {
+    /// Files a refusal: clean when in the error shape, and when `503 unavailable`, with a
+    /// `Retry-After` in seconds.
+    fn refused(&mut self, status: u16, retry_after: Option<&str>, text: &str) {
+        let parsed: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        match error_shape(&parsed) {
+            Some(code)
+                if code == "unavailable"
+                    && !retry_after.is_some_and(|s| s.parse::<u32>().is_ok()) =>
+            {
+                self.unclean
+                    .push(format!("{status} {code} without Retry-After: {text}"))
+            }
+            Some(code) => *self.clean.entry(format!("{status} {code}")).or_default() += 1,
+            None => self.unclean.push(format!("{status}: {text}")),
+        }
+    }
+
+    fn add(&mut self, other: Outcomes) {
+        self.acknowledged += other.acknowledged;
+        for (k, v) in other.clean {
+            *self.clean.entry(k).or_default() += v;
+        }
+        self.unclean.extend(other.unclean);
+    }
 }
 
 fn error_shape(body: &Value) -> Option<String> {
@@ -97,23 +127,15 @@ async fn client_loop(
             match sent {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    let retry_after = retry_after(&response);
                     let text = response.text().await.unwrap_or_default();
-                    let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                     if status == 201 {
                         outcomes.acknowledged += 1;
                         acks.fetch_add(1, Ordering::Relaxed);
                         acknowledged.push(id.clone());
                         break;
                     }
-                    match error_shape(&parsed) {
-                        Some(code) => {
-                            *outcomes
-                                .clean
-                                .entry(format!("{status} {code}"))
-                                .or_default() += 1
-                        }
-                        None => outcomes.unclean.push(format!("{status}: {text}")),
-                    }
+                    outcomes.refused(status, retry_after.as_deref(), &text);
                 }
                 Err(err) => outcomes.unclean.push(format!("transport: {err:?}")),
             }
@@ -122,6 +144,50 @@ async fn client_loop(
         i += 1;
     }
     (outcomes, acknowledged)
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// One reader: the log's first page and a statistic, in turn, until stopped; counts `200`s
+/// as acknowledged.
+async fn reader_loop(base: String, token: String, stop: Arc<AtomicBool>) -> Outcomes {
+    let client = reqwest::Client::builder()
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .unwrap();
+    let mut outcomes = Outcomes::default();
+    let uris = ["/api/v1/events?limit=20", "/api/v1/coverage?year=2024"];
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let uri = uris[i % uris.len()];
+        i += 1;
+        match client
+            .get(format!("{base}{uri}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = retry_after(&response);
+                let text = response.text().await.unwrap_or_default();
+                if status == 200 {
+                    outcomes.acknowledged += 1;
+                } else {
+                    outcomes.refused(status, retry_after.as_deref(), &text);
+                }
+            }
+            Err(err) => outcomes.unclean.push(format!("transport: {uri}: {err:?}")),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    outcomes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +248,9 @@ async fn postgres_restarted_under_load_loses_nothing_acknowledged() {
             ))
         })
         .collect();
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| tokio::spawn(reader_loop(base.clone(), token.clone(), stop.clone())))
+        .collect();
     let wait_for_acks = |target: u64| {
         let acks = acks.clone();
         async move {
@@ -228,26 +297,44 @@ async fn postgres_restarted_under_load_loses_nothing_acknowledged() {
     let mut acknowledged = BTreeSet::new();
     for client in clients {
         let (outcomes, ids) = client.await.unwrap();
-        total.acknowledged += outcomes.acknowledged;
-        for (k, v) in outcomes.clean {
-            *total.clean.entry(k).or_default() += v;
-        }
-        total.unclean.extend(outcomes.unclean);
+        total.add(outcomes);
         acknowledged.extend(ids);
     }
+    let mut reads = Outcomes::default();
+    for reader in readers {
+        reads.add(reader.await.unwrap());
+    }
     eprintln!(
-        "restart took {:?}; ready {ready:?} after it; {} acknowledged, refusals {:?}, \
-         unclean {:?}",
+        "restart took {:?}; ready {ready:?} after it; recordings: {} acknowledged, refusals \
+         {:?}, unclean {:?}; reads: {} answered, refusals {:?}, unclean {:?}",
         restarted - restart_began,
         total.acknowledged,
         total.clean,
-        total.unclean
+        total.unclean,
+        reads.acknowledged,
+        reads.clean,
+        reads.unclean,
     );
-    assert!(
-        total.unclean.is_empty(),
-        "answers outside the contract: {:?}",
-        total.unclean
-    );
+    for outcomes in [&total, &reads] {
+        assert!(
+            outcomes.unclean.is_empty(),
+            "answers outside the contract: {:?}",
+            outcomes.unclean
+        );
+        // A request the restart cut is the database's absence, not the server's fault: 503
+        // `unavailable` (with Retry-After, checked above), never `500 internal`.
+        let other: Vec<_> = outcomes
+            .clean
+            .keys()
+            .filter(|k| k.as_str() != "503 unavailable")
+            .collect();
+        assert!(
+            other.is_empty(),
+            "refusals other than 503 unavailable: {:?}",
+            outcomes.clean
+        );
+    }
+    assert!(reads.acknowledged > 0, "the readers got no answer");
 
     let pool = sqlx::PgPool::connect_with(cluster.connect_options("partyedu"))
         .await

@@ -1,10 +1,14 @@
 //! One error shape for every response: `{"error": {"code", "message", "details": [{path, problem}]}}`.
 //!
 //! Handlers return [`ApiError`]; lower layers' errors convert into it here, so status codes are
-//! decided in one place. A 500 is logged with its cause and never shows it to the caller.
+//! decided in one place. A 500 is logged with its cause and never shows it to the caller. A
+//! database that cannot be reached — the pool gave no connection in time, the connection broke,
+//! the server is shutting down or restarting — is `503 unavailable` with `Retry-After`: the
+//! request was fine and may simply be sent again (a recording with the same idempotency key is
+//! stored once).
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -22,7 +26,13 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Vec<Detail>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u32>,
 }
+
+/// The `Retry-After` of `503 unavailable`, in seconds: a pool frees up, or a restarted
+/// database accepts connections again, within moments.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -31,6 +41,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -86,6 +97,16 @@ impl ApiError {
         }
     }
 
+    /// 503 `unavailable`, with `Retry-After`: the database cannot serve the request now (no
+    /// connection came free in time, or the connection broke); the same request may be sent
+    /// again.
+    pub fn database_unavailable(message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(RETRY_AFTER_SECONDS),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+    }
+
     /// 503 `timeout`: cut by the server's time limit (CONTRACT §6).
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", message)
@@ -108,6 +129,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The error's code (`invalid_request`, `unavailable`, …).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
 }
 
 /// The body of every error response.
@@ -119,7 +145,8 @@ pub struct ErrorBody {
 #[derive(Serialize, JsonSchema)]
 pub struct ErrorInfo {
     /// `invalid_request`, `conflict`, `unauthorized`, `forbidden`, `not_found`,
-    /// `payload_too_large`, `lagging`, `timeout` or `internal`.
+    /// `method_not_allowed`, `payload_too_large`, `lagging`, `timeout`, `unavailable`,
+    /// `no_audit_key` or `internal`.
     pub code: &'static str,
     pub message: String,
     pub details: Vec<Detail>,
@@ -134,7 +161,32 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Whether `err` says the database cannot be reached now rather than that the request or the
+/// code is wrong: the pool gave no connection in time or is closed, the connection broke (I/O,
+/// TLS, a cut protocol stream), or PostgreSQL refuses or ends sessions while it shuts down,
+/// restarts or is out of connections (SQLSTATE class 08, 57P01–57P03, 53300).
+pub fn database_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -147,6 +199,29 @@ impl From<sqlx::Error> for ApiError {
             tracing::warn!(error = %db, "a read statement ran past its time limit");
             return Self::timeout(
                 "the query ran past the server's time limit; narrow it (org, year, limit) or retry later",
+            );
+        }
+        // 22021 character_not_in_repertoire: text PostgreSQL cannot hold (U+0000) in a value
+        // the request gave, e.g. a path segment or a query parameter.
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return Self::invalid(
+                "the request holds a character the database cannot store (U+0000)",
+                Vec::new(),
+            );
+        }
+        if matches!(err, sqlx::Error::PoolTimedOut) {
+            tracing::warn!("no database connection came free in time");
+            return Self::database_unavailable(
+                "the server has no free database connection now (it is busy); retry in a moment",
+            );
+        }
+        if database_unreachable(&err) {
+            tracing::warn!(error = %err, "the database is unreachable");
+            return Self::database_unavailable(
+                "the database cannot be reached now (it may be restarting); retry in a moment — \
+                 a recording retried with the same idempotency key is stored once",
             );
         }
         Self::internal(&err)

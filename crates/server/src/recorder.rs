@@ -63,9 +63,36 @@ pub enum RecordError {
     Database(#[from] sqlx::Error),
     #[error("stored event at position {position} cannot be read: {problem}")]
     Unreadable { position: i64, problem: String },
-    /// The group commit this recording shared failed; nothing of the group was stored.
-    #[error("the shared commit failed, nothing was stored: {0}")]
-    GroupFailed(String),
+    /// The group commit this recording shared failed; nothing of the group was stored (or,
+    /// when the connection broke at the commit, nothing is known to be: a retry with the same
+    /// idempotency key stores it once either way).
+    #[error("the shared commit failed, nothing was stored: {why}")]
+    GroupFailed {
+        why: String,
+        /// The failure was the database being unreachable (see
+        /// [`crate::error::database_unreachable`]), not the recording.
+        unreachable: bool,
+    },
+}
+
+impl RecordError {
+    /// Whether the recording failed because the database could not be reached.
+    pub fn database_unreachable(&self) -> bool {
+        match self {
+            RecordError::Database(err) | RecordError::Append(AppendError::Database(err)) => {
+                crate::error::database_unreachable(err)
+            }
+            RecordError::GroupFailed { unreachable, .. } => *unreachable,
+            _ => false,
+        }
+    }
+
+    fn group_failed(why: impl Into<String>, unreachable: bool) -> Self {
+        RecordError::GroupFailed {
+            why: why.into(),
+            unreachable,
+        }
+    }
 }
 
 /// A group commit takes at most this many events (positions are `xid * 65536 + n`).
@@ -91,8 +118,9 @@ fn ready(
         Ok(result) => Some(result),
         Err(oneshot::error::TryRecvError::Empty) => None,
         // Every group answers all it takes; this only guards against an endless wait.
-        Err(oneshot::error::TryRecvError::Closed) => Some(Err(RecordError::GroupFailed(
-            "its group ended without an answer".to_owned(),
+        Err(oneshot::error::TryRecvError::Closed) => Some(Err(RecordError::group_failed(
+            "its group ended without an answer",
+            false,
         ))),
     }
 }
@@ -229,9 +257,10 @@ impl Recorder {
                     .await;
                 if let Step::Broken(err) = step {
                     // The transaction is aborted: the group fails with it.
-                    let why = err.to_string();
+                    let failed =
+                        RecordError::group_failed(err.to_string(), err.database_unreachable());
                     judged.push((pending, Step::Broken(err)));
-                    return Err(RecordError::GroupFailed(why));
+                    return Err(failed);
                 }
                 judged.push((pending, step));
             }
@@ -239,14 +268,21 @@ impl Recorder {
             Ok::<_, RecordError>(())
         }
         .await;
-        let failure = committed.err().map(|e| e.to_string());
+        let failure = committed.err().map(|e| match e {
+            RecordError::GroupFailed { why, unreachable } => (why, unreachable),
+            other => (other.to_string(), other.database_unreachable()),
+        });
         match &failure {
             None => self.store.announce_commit(),
-            Some(why) => tracing::warn!(error = why, "a group commit failed"),
+            Some((why, _)) => tracing::warn!(error = why, "a group commit failed"),
         }
+        let failed = |failure: &Option<(String, bool)>| {
+            let (why, unreachable) = failure.clone().unwrap_or_default();
+            RecordError::group_failed(why, unreachable)
+        };
         for (pending, step) in judged {
             let answer = match (step, &failure) {
-                (Step::Appended(_), Some(why)) => Err(RecordError::GroupFailed(why.clone())),
+                (Step::Appended(_), Some(_)) => Err(failed(&failure)),
                 (Step::Appended(appended) | Step::Original(appended), _) => Ok(appended),
                 (Step::Refused(err) | Step::Broken(err), _) => Err(err),
             };
@@ -254,8 +290,7 @@ impl Recorder {
         }
         // Those the group did not reach before it failed.
         for pending in waiting {
-            let why = failure.clone().unwrap_or_default();
-            let _ = pending.reply.send(Err(RecordError::GroupFailed(why)));
+            let _ = pending.reply.send(Err(failed(&failure)));
         }
     }
 

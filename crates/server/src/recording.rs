@@ -210,6 +210,18 @@ pub(crate) fn record_error(err: RecordError) -> ApiError {
         RecordError::Append(err @ AppendError::BatchSize { .. }) => {
             ApiError::payload_too_large(err.to_string())
         }
+        RecordError::Database(err) | RecordError::Append(AppendError::Database(err)) => {
+            ApiError::from(err)
+        }
+        err @ RecordError::GroupFailed {
+            unreachable: true, ..
+        } => {
+            tracing::warn!(error = %err, "a recording's database went away");
+            ApiError::database_unavailable(
+                "the database cannot be reached now (it may be restarting); retry with the same \
+                 idempotency key, which stores the batch once",
+            )
+        }
         other => ApiError::internal(&other),
     }
 }

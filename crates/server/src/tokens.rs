@@ -46,7 +46,7 @@ fn token_error(err: TokenError) -> ApiError {
             }],
         ),
         TokenError::NotFound(_) => ApiError::not_found(err.to_string()),
-        TokenError::Database(err) => ApiError::internal(&err),
+        TokenError::Database(err) => ApiError::from(err),
     }
 }
 

@@ -178,3 +178,81 @@ async fn a_client_that_goes_away_leaves_no_query_running(pool: PgPool) {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// A database pool with no connection to spare (every one in use past the acquire timeout)
+/// answers `503 unavailable` in the error shape with `Retry-After`, not `500` (issue 11): the
+/// request was fine and may be sent again. Reads and recordings alike; the API recovers as
+/// soon as a connection is free.
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn an_exhausted_pool_answers_503_unavailable_with_retry_after(pool: PgPool) {
+    let small = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let api = Api::with_state(pool.clone(), state(&small, Timeouts::default())).await;
+    let send = |method: &str, uri: &str, token: &str, body: Option<String>| {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", api.token(token)))
+            .header("content-type", "application/json")
+            .body(body.map(axum::body::Body::from).unwrap_or_default())
+            .unwrap();
+        let app = api.app.clone();
+        async move {
+            use tower::ServiceExt;
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            (status, retry_after, body)
+        }
+    };
+    let class = serde_json::json!({"events": [{"type": "OrgUnitEstablished", "data": {
+        "org_id": "SD", "name": "街道", "kind": "subdistrict", "parent_id": null,
+        "established_on": "2019-01-01"}}]})
+    .to_string();
+
+    let held = small.acquire().await.unwrap();
+    for (method, uri, token, body) in [
+        ("GET", "/api/v1/coverage?year=2024", "viewer", None),
+        ("GET", "/api/v1/events", "auditor", None),
+        ("POST", "/api/v1/events", "recorder", Some(class.clone())),
+        ("GET", "/api/v1/tokens", "admin", None),
+    ] {
+        let started = Instant::now();
+        let (status, retry_after, body) = send(method, uri, token, body).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {uri}: {body}"
+        );
+        assert_eq!(
+            body["error"]["code"], "unavailable",
+            "{method} {uri}: {body}"
+        );
+        assert!(body["error"]["message"].is_string(), "{body}");
+        assert!(body["error"]["details"].is_array(), "{body}");
+        let seconds: u64 = retry_after
+            .expect("Retry-After on 503 unavailable")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!(seconds >= 1, "{seconds}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    drop(held);
+    let (status, retry_after, body) =
+        send("POST", "/api/v1/events", "recorder", Some(class.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(retry_after, None);
+    let (status, _, body) = send("GET", "/api/v1/coverage?year=2024", "viewer", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
