@@ -55,8 +55,9 @@ pub struct Submission {
 pub enum RecordError {
     #[error("the batch was refused")]
     Rejected(Vec<Rejection>),
-    #[error("{0}")]
-    OutOfScope(String),
+    /// Every place a scoped recording reaches outside its subtree (at least one).
+    #[error("{}", .0.first().map(ScopeProblem::message).unwrap_or_default())]
+    OutOfScope(Vec<ScopeProblem>),
     #[error(transparent)]
     Append(#[from] AppendError),
     #[error(transparent)]
@@ -91,6 +92,37 @@ impl RecordError {
         RecordError::GroupFailed {
             why: why.into(),
             unreachable,
+        }
+    }
+}
+
+/// An event of a scoped recording that reaches an org unit outside the recorder's subtree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeProblem {
+    /// The event's index in the batch.
+    pub index: usize,
+    /// The org unit outside the scope.
+    pub org: Id,
+    /// The scope: the root of the recorder's subtree.
+    pub root: Id,
+    /// Whether the log knows `org` (an unknown one is not within any scope).
+    pub known: bool,
+    /// The member of the event through whom `org` is reached (their branch), if it is.
+    pub member: Option<Id>,
+}
+
+impl ScopeProblem {
+    /// What the API says (the first problem's, as its error message).
+    pub fn message(&self) -> String {
+        let ScopeProblem {
+            index, org, root, ..
+        } = self;
+        if self.known {
+            format!("events[{index}] touches org unit `{org}`, outside this token's scope `{root}`")
+        } else {
+            format!(
+                "events[{index}] names org unit `{org}`, which is not within this token's scope `{root}`"
+            )
         }
     }
 }
@@ -173,6 +205,43 @@ impl Recorder {
         Ok(crate::sheets::Roster::new(state.members().map(
             |(id, member)| (id.to_string(), member.name.to_string()),
         )))
+    }
+
+    /// Enrolled members within the subtree of `scope` (every one when `None`) whose id or name
+    /// contains `text` (ignoring case), by id, at most `limit`: (id, name, branch).
+    pub async fn find_members(
+        &self,
+        text: &str,
+        scope: Option<&Id>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, String)>, RecordError> {
+        self.warm_up().await?;
+        let needle = text.trim().to_lowercase();
+        if needle.is_empty() {
+            return Ok(Vec::new());
+        }
+        let state = self.state.lock().await;
+        let mut found: Vec<(String, String, String)> = state
+            .members()
+            .filter(|(_, m)| m.is_enrolled())
+            .filter(|(_, m)| scope.is_none_or(|root| state.in_subtree(&m.branch, root)))
+            .filter(|(id, m)| {
+                id.as_str().to_lowercase().contains(&needle)
+                    || m.name.as_str().to_lowercase().contains(&needle)
+            })
+            .map(|(id, m)| (id.to_string(), m.name.to_string(), m.branch.to_string()))
+            .collect();
+        found.sort();
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Judges `submission` as [`Self::record`] would against the log as it stands, and stores
+    /// nothing (a preview; a recording made meanwhile may still change the verdict).
+    pub async fn check(&self, submission: &Submission) -> Result<(), RecordError> {
+        self.warm_up().await?;
+        let state = self.state.lock().await;
+        judge(&state, submission).map(|_| ())
     }
 
     pub fn upcaster(&self) -> &Upcaster {
@@ -475,31 +544,41 @@ fn judge(
 
 /// A recorder scoped to an org subtree touches only org units inside it and members whose
 /// branch is inside it. Members the state does not know yet are enrolled by this batch, in a
-/// branch that is itself checked.
+/// branch that is itself checked. Every event reaching outside is named (a sheet shows each
+/// at its row), an org unit reached through members once per member.
 fn check_scope(state: &State, root: &Id, decided: &[Decided]) -> Result<(), RecordError> {
+    let mut problems = Vec::new();
     for (index, d) in decided.iter().enumerate() {
         let scope = state.scope_of(&d.event);
-        if let Some(org) = scope
-            .org_units
-            .iter()
-            .find(|org| !state.in_subtree(org, root) && state.org_unit(org).is_some())
-        {
-            return Err(RecordError::OutOfScope(format!(
-                "events[{index}] touches org unit `{org}`, outside this token's scope `{root}`"
-            )));
-        }
-        if let Some(org) = scope
-            .org_units
-            .iter()
-            .find(|org| state.org_unit(org).is_none())
-            && !batch_establishes(decided, org)
-        {
-            return Err(RecordError::OutOfScope(format!(
-                "events[{index}] names org unit `{org}`, which is not within this token's scope `{root}`"
-            )));
+        let named = d.event.named_org_units();
+        let outside = |org: &&Id| !state.in_subtree(org, root) && state.org_unit(org).is_some();
+        let unknown = |org: &&Id| state.org_unit(org).is_none() && !batch_establishes(decided, org);
+        let known = scope.org_units.iter().filter(outside).map(|o| (o, true));
+        let unknown = scope.org_units.iter().filter(unknown).map(|o| (o, false));
+        for (org, known) in known.chain(unknown) {
+            let problem = |member: Option<&Id>| ScopeProblem {
+                index,
+                org: org.clone(),
+                root: root.clone(),
+                known,
+                member: member.cloned(),
+            };
+            let through: Vec<&Id> = scope
+                .members
+                .iter()
+                .filter(|m| state.member(m).is_some_and(|m| &m.branch == org))
+                .collect();
+            if through.is_empty() || named.contains(&org) {
+                problems.push(problem(None));
+            }
+            problems.extend(through.into_iter().map(|m| problem(Some(m))));
         }
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RecordError::OutOfScope(problems))
+    }
 }
 
 /// Whether the batch itself establishes `org` (its parent is then checked in turn).

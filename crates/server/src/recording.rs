@@ -72,6 +72,22 @@ async fn record_events(
     Ok((StatusCode::CREATED, Json(page)).into_response())
 }
 
+/// Why [`record_request`] stored nothing: the request cannot be read, or the recorder refused
+/// it (kept whole, so that the dashboard can word each rejection in its page's language).
+pub(crate) enum Refused {
+    Request(ApiError),
+    Record(RecordError),
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Request(err) => err,
+            Refused::Record(err) => record_error(err),
+        }
+    }
+}
+
 /// Parses a request body of `POST /api/v1/events` and records it for `caller`: the one path by
 /// which the API and the dashboard's forms record (same validation, scope and idempotency).
 pub(crate) async fn record_body(
@@ -80,7 +96,18 @@ pub(crate) async fn record_body(
     bytes: &[u8],
     correlation: Option<String>,
 ) -> Result<Vec<partyedu_store::RecordedEvent>, ApiError> {
-    let request = parse_request(bytes, state.limits.max_batch_events)?;
+    Ok(record_request(state, caller, bytes, correlation).await?)
+}
+
+/// [`record_body`] with its refusal as it came: an event that does not parse is a rejection
+/// of the batch like the recorder's (both answer `400 invalid_request`).
+pub(crate) async fn record_request(
+    state: &AppState,
+    caller: &Caller,
+    bytes: &[u8],
+    correlation: Option<String>,
+) -> Result<Vec<partyedu_store::RecordedEvent>, Refused> {
+    let request = parse_request(bytes, state.limits.max_batch_events).map_err(Refused::Request)?;
     let mut metadata = Map::new();
     if let Some(id) = correlation {
         metadata.insert("correlation_id".to_owned(), Value::String(id));
@@ -89,7 +116,7 @@ pub(crate) async fn record_body(
         metadata.insert("idempotency_key".to_owned(), Value::String(key.clone()));
     }
     let mut events = Vec::with_capacity(request.events.len());
-    let mut details = Vec::new();
+    let mut rejections = Vec::new();
     for (index, input) in request.events.into_iter().enumerate() {
         match Event::parse(&input.event_type, input.data) {
             Ok(event) => events.push(Submitted {
@@ -99,17 +126,11 @@ pub(crate) async fn record_body(
                 occurred_at: None,
                 metadata: metadata.clone(),
             }),
-            Err(err) => {
-                let rejection = err.in_batch(index);
-                details.push(Detail {
-                    path: rejection.path,
-                    problem: rejection.problem,
-                });
-            }
+            Err(err) => rejections.push(err.in_batch(index)),
         }
     }
-    if !details.is_empty() {
-        return Err(ApiError::invalid("the batch has invalid events", details));
+    if !rejections.is_empty() {
+        return Err(Refused::Record(RecordError::Rejected(rejections)));
     }
     let submission = Submission {
         events,
@@ -123,7 +144,7 @@ pub(crate) async fn record_body(
         .recorder
         .record(submission)
         .await
-        .map_err(record_error)
+        .map_err(Refused::Record)
 }
 
 fn parse_request(bytes: &[u8], max_events: usize) -> Result<RecordRequest, ApiError> {
@@ -194,7 +215,7 @@ pub(crate) fn record_error(err: RecordError) -> ApiError {
                 ApiError::conflict("the batch conflicts with the recorded state", details)
             }
         }
-        RecordError::OutOfScope(message) => ApiError::forbidden(message),
+        err @ RecordError::OutOfScope(_) => ApiError::forbidden(err.to_string()),
         RecordError::Append(AppendError::IdempotencyKeyReused(_)) => ApiError::conflict(
             "this idempotency key was used for a different batch",
             vec![Detail {

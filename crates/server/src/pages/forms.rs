@@ -812,7 +812,7 @@ pub(crate) async fn submit(
             "events": [{"type": spec.event_type, "data": data}],
             "idempotency_key": format!("form:{key}"),
         });
-        match crate::recording::record_body(
+        match crate::recording::record_request(
             &state,
             &ctx.caller,
             request.to_string().as_bytes(),
@@ -821,7 +821,7 @@ pub(crate) async fn submit(
         .await
         {
             Ok(stored) => return stored_page(&state, &ctx, spec, &data, &stored),
-            Err(err) => place_refusal(&mut form, spec, &entered, err, lang).await,
+            Err(refused) => place_refusal(&mut form, spec, &data, &entered, refused, lang)?,
         }
     }
     let mut view = View::new(&ctx, "page.record");
@@ -865,84 +865,128 @@ fn local_time(text: &str, tz: chrono_tz::Tz) -> Option<String> {
     )
 }
 
-/// Puts each problem of a refused batch at the field its path names: `events[0].data.X[k]` is
-/// field X (for a member list, the k-th member entered); a scope refusal goes to the form's org
-/// field, or its first member field.
-async fn place_refusal(
+/// Puts each problem of a refused batch at the field its path names, worded in the page's
+/// language from its reason: `events[0].data.X[k]` is field X (for a member list, the k-th
+/// member entered). A scope refusal goes to the member list naming the member it concerns, or
+/// the field naming the org unit, or the record referred to, or the form's org field.
+fn place_refusal(
     form: &mut FormView,
     spec: &Spec,
+    data: &Map<String, Value>,
     entered: &BTreeMap<&str, Vec<String>>,
-    err: crate::error::ApiError,
+    refused: crate::recording::Refused,
     lang: super::Lang,
-) {
-    let status = err.status();
-    let body = axum::response::IntoResponse::into_response(err).into_body();
-    let body: Value = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let message = body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if status == StatusCode::FORBIDDEN {
-        let target = spec
-            .fields
-            .iter()
-            .find(|f| matches!(f.kind, Kind::Org))
-            .or_else(|| {
-                spec.fields
-                    .iter()
-                    .find(|f| matches!(f.kind, Kind::Member | Kind::Members))
-            });
-        let problem = format!("{}: {message}", lang.t("rec.out_of_scope"));
-        match target.and_then(|t| form.fields.iter_mut().find(|f| f.name == t.name)) {
-            Some(field) => field.errors.push(problem),
-            None => form.errors.push(problem),
+) -> Result<(), PageError> {
+    use crate::recorder::RecordError;
+    use crate::recording::Refused;
+    let refused_label = lang.t("rec.refused");
+    match refused {
+        Refused::Record(RecordError::Rejected(rejections)) => {
+            for r in rejections {
+                let rest = r
+                    .path
+                    .split_once(']')
+                    .map_or(r.path.as_str(), |(_, r)| r)
+                    .trim_start_matches('.')
+                    .trim_start_matches("data")
+                    .trim_start_matches('.');
+                let name = rest.split(['[', '.']).next().unwrap_or_default();
+                let index: Option<usize> = rest
+                    .strip_prefix(name)
+                    .and_then(|r| r.strip_prefix('['))
+                    .and_then(|r| r.split(']').next())
+                    .and_then(|n| n.parse().ok());
+                let who = index
+                    .and_then(|k| entered.get(name).and_then(|t| t.get(k)))
+                    .map(|t| format!("{t}: "))
+                    .unwrap_or_default();
+                let text = format!("{refused_label}: {who}{}", lang.reason(&r.reason));
+                match form.fields.iter_mut().find(|f| f.name == name) {
+                    Some(field) => field.errors.push(text),
+                    None => form.errors.push(text),
+                }
+            }
         }
-        return;
-    }
-    let details = body["error"]["details"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if details.is_empty() {
-        form.errors
-            .push(format!("{}: {message}", lang.t("rec.refused")));
-    }
-    for d in details {
-        let path = d["path"].as_str().unwrap_or_default();
-        let problem = d["problem"].as_str().unwrap_or_default();
-        if path == "idempotency_key" {
+        Refused::Record(RecordError::OutOfScope(problems)) => {
+            let names = |v: &Value| -> Vec<String> {
+                match v {
+                    Value::Array(items) => items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_owned))
+                        .collect(),
+                    Value::String(s) => vec![s.clone()],
+                    _ => Vec::new(),
+                }
+            };
+            for p in problems {
+                let (org, root) = (p.org.as_str(), p.root.as_str());
+                let (target, text) = match &p.member {
+                    Some(member) => {
+                        // The member field naming them, and what was entered for them.
+                        let found = spec.fields.iter().find_map(|f| {
+                            let k = names(data.get(f.name)?)
+                                .iter()
+                                .position(|id| id == member.as_str())?;
+                            let typed = entered.get(f.name).and_then(|t| t.get(k)).cloned();
+                            Some((f.name, typed))
+                        });
+                        let typed = found.as_ref().and_then(|(_, t)| t.clone());
+                        let who = match typed {
+                            Some(t) if t != member.as_str() => format!("{t}（{member}）"),
+                            _ => member.to_string(),
+                        };
+                        let text = lang
+                            .t("rec.scope_member")
+                            .replace("{member}", &who)
+                            .replace("{org}", org)
+                            .replace("{root}", root);
+                        (found.map(|(name, _)| name), text)
+                    }
+                    None => {
+                        let named = spec
+                            .fields
+                            .iter()
+                            .find(|f| data.get(f.name).is_some_and(|v| names(v) == [org]))
+                            .or_else(|| {
+                                spec.fields
+                                    .iter()
+                                    .find(|f| matches!(f.name, "wish_id" | "class_id" | "event_id"))
+                            })
+                            .or_else(|| spec.fields.iter().find(|f| matches!(f.kind, Kind::Org)));
+                        let text = lang
+                            .t("rec.scope_org")
+                            .replace("{org}", org)
+                            .replace("{root}", root);
+                        (named.map(|f| f.name), text)
+                    }
+                };
+                let text = format!("{}: {text}", lang.t("rec.out_of_scope"));
+                match target.and_then(|t| form.fields.iter_mut().find(|f| f.name == t)) {
+                    Some(field) if !field.errors.contains(&text) => field.errors.push(text),
+                    Some(_) => {}
+                    None => form.errors.push(text),
+                }
+            }
+        }
+        Refused::Record(RecordError::Append(
+            partyedu_store::AppendError::IdempotencyKeyReused(_),
+        )) => {
             // This form was stored already and then changed (back button): a fresh key lets
             // the changed one be stored as a record of its own, if that is what is meant.
             form.errors.push(lang.t("rec.key_used").to_owned());
             form.key = random_key();
-            continue;
         }
-        let rest = path
-            .split_once(']')
-            .map_or(path, |(_, r)| r)
-            .trim_start_matches('.')
-            .trim_start_matches("data")
-            .trim_start_matches('.');
-        let name = rest.split(['[', '.']).next().unwrap_or_default();
-        let index: Option<usize> = rest
-            .strip_prefix(name)
-            .and_then(|r| r.strip_prefix('['))
-            .and_then(|r| r.split(']').next())
-            .and_then(|n| n.parse().ok());
-        let who = index
-            .and_then(|k| entered.get(name).and_then(|t| t.get(k)))
-            .map(|t| format!("{t}: "))
-            .unwrap_or_default();
-        let text = format!("{}: {who}{problem}", lang.t("rec.refused"));
-        match form.fields.iter_mut().find(|f| f.name == name) {
-            Some(field) => field.errors.push(text),
-            None => form.errors.push(text),
+        other => {
+            let err = crate::error::ApiError::from(other);
+            if err.status().is_server_error() {
+                return Err(PageError::from_api(lang, err));
+            }
+            // Nothing a form can send reaches here but a request too large; say the status.
+            form.errors
+                .push(format!("{refused_label}: {}", err.status()));
         }
     }
+    Ok(())
 }
 
 /// After a submit: the stored record and the statistics that include it, read at its position.

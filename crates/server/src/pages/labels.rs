@@ -2,6 +2,8 @@
 //! dates per language. A key missing from a table shows as `⟦key⟧` (the tests look for it).
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
+use partyedu_domain::Reason;
+use partyedu_domain::decide::fill;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -43,11 +45,42 @@ impl Lang {
 
     /// The label of `key`.
     pub fn t(self, key: &str) -> &'static str {
+        self.lookup(key).unwrap_or("⟦missing label⟧")
+    }
+
+    fn lookup(self, key: &str) -> Option<&'static str> {
         self.table()
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| *v)
-            .unwrap_or("⟦missing label⟧")
+    }
+
+    /// Why something was refused, in this language: the wording of the reason's code
+    /// ([`ZH_REASONS`]) with its values — dates, org kinds, roles and field names as this
+    /// language writes them. English is the domain's own wording (what the API says).
+    pub fn reason(self, reason: &Reason) -> String {
+        let template = match self {
+            Lang::Zh => ZH_REASONS.iter().find(|(c, _)| *c == reason.code),
+            Lang::En => None,
+        };
+        match template {
+            Some((_, template)) => fill(template, |name| {
+                reason.get(name).map(|v| self.reason_value(name, v))
+            }),
+            None => reason.english(),
+        }
+    }
+
+    fn reason_value(self, name: &str, value: &str) -> String {
+        match name {
+            "orgkind" | "parent_orgkind" => self.value("orgkind", value),
+            "role" => self.value("role", value),
+            "field" => self
+                .lookup(&format!("field.{value}"))
+                .map_or_else(|| value.to_owned(), str::to_owned),
+            _ => NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .map_or_else(|_| value.to_owned(), |d| self.date(d)),
+        }
     }
 
     /// The label of an enum value (`group.frail`), else the value itself.
@@ -116,6 +149,119 @@ impl Lang {
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The zh-CN wording of every refusal's reason code (`partyedu_domain::REASONS`); `{name}`
+/// stands for the reason's value `name`.
+pub const ZH_REASONS: &[(&str, &str)] = &[
+    ("unknown_type", "未知的记录类型"),
+    ("unknown_field", "含有未知的字段"),
+    ("missing_field", "必填"),
+    ("wrong_type", "填写的内容格式不对"),
+    ("unknown_choice", "不是可选的值"),
+    ("bad_id", "编号只能由 1 到 64 个字母、数字或 ._:- 组成"),
+    ("blank_text", "不能为空"),
+    ("text_too_long", "不能超过 2000 字"),
+    ("bad_hours", "学时须为 0 到 24 之间、最多两位小数的数"),
+    (
+        "bad_date",
+        "日期须为真实日期，写成 年-月-日（如 2024-03-05）",
+    ),
+    ("bad_timestamp", "时间须写成 年-月-日 时:分"),
+    ("repeated", "列表中有重复的项"),
+    ("empty_list", "至少填写一项"),
+    ("bad_value", "填写的值不合要求（{detail}）"),
+    (
+        "event_id_reused",
+        "事件编号 {id} 已用于另一条内容不同的记录（{type}）",
+    ),
+    ("future_date", "{date}晚于明天（{limit}），不能登记将来的事"),
+    ("zero_hours", "班次和党课的学时须大于 0"),
+    ("birth_year_range", "须在 1900 到 {latest} 年之间"),
+    ("id_used", "编号 {id} 已被使用（作废的记录也占用编号）"),
+    ("unknown_org", "没有编号为 {id} 的组织"),
+    ("unknown_venue", "没有编号为 {id} 的场所"),
+    ("unknown_lecturer", "没有编号为 {id} 的授课人"),
+    ("org_not_established", "组织 {id} 于{on}才成立，晚于{date}"),
+    ("venue_not_opened", "场所 {id} 于{on}才启用，晚于{date}"),
+    (
+        "lecturer_not_enlisted",
+        "授课人 {id} 于{on}才入库，晚于{date}",
+    ),
+    (
+        "not_a_branch",
+        "{id} 是{orgkind}；党员只能编入网格党支部或党小组",
+    ),
+    ("unknown_member", "没有编号为 {id} 的党员"),
+    ("not_enrolled", "党员 {id} 在{date}不在册"),
+    (
+        "registry_order",
+        "{date}早于该党员最近一次名册变动（{last}）；名册变动须按日期先后登记",
+    ),
+    ("unknown_wish", "没有编号为 {id} 的微心愿"),
+    ("wish_fulfilled", "微心愿 {id} 已完成，之后不能再有变动"),
+    ("wish_withdrawn", "微心愿 {id} 已撤回，之后不能再有变动"),
+    ("wish_order", "{date}早于该微心愿上一步的日期（{last}）"),
+    ("wish_not_open", "该微心愿已被 {by} 认领，须为待认领状态"),
+    ("wish_not_claimed", "该微心愿尚无人认领，须先认领"),
+    ("not_the_claimer", "只有认领人 {by} 才能退回该微心愿"),
+    ("in_both_lists", "党员 {id} 已列在“{field}”中"),
+    ("own_buddy", "不能指定党员本人为其联系人"),
+    ("self_contact", "联系人不能是该党员本人"),
+    ("parent_needed", "{orgkind}须有上级组织；只有街道是最上级"),
+    (
+        "parent_rank",
+        "{orgkind}不能隶属于{parent_orgkind}（{parent}）",
+    ),
+    ("already_full", "党员 {id} 已是正式党员"),
+    ("same_branch", "党员 {id} 已在 {branch}"),
+    (
+        "activity_after_leaving",
+        "党员 {id} 在{last}还参加了活动，不早于离册日期{on}；请先作废那些记录",
+    ),
+    ("already_mobile", "党员 {id} 已是流动党员"),
+    ("not_mobile", "党员 {id} 不是流动党员"),
+    (
+        "buddy_not_mobile",
+        "党员 {id} 不是流动党员；只有流动党员才指定联系人",
+    ),
+    ("role_held", "党员 {id} 已在 {org} 担任{role}"),
+    ("role_not_held", "党员 {id} 未在 {org} 担任{role}"),
+    (
+        "still_enrolled",
+        "党员 {id} 在册；只有已离册的党员才能重新入册",
+    ),
+    ("correction_empty", "更正须至少包含姓名或出生年份之一"),
+    ("correction_unchanged", "更正没有改动：该党员的信息本来如此"),
+    ("amendment_empty", "出勤更正须至少补记或撤销一人"),
+    ("unknown_class", "没有编号为 {id} 的班次"),
+    ("class_voided", "班次 {id} 已作废"),
+    ("already_attends", "党员 {id} 已在该班次的出勤名单中"),
+    ("not_attending", "党员 {id} 不在该班次的出勤名单中"),
+    ("unknown_event", "没有编号为 {id} 的已保存记录"),
+    ("already_voided", "记录 {id} 已作废"),
+    ("amended_class_voided", "该出勤更正所属的班次 {id} 已作废"),
+    (
+        "not_latest_amendment",
+        "只能作废班次最近一次有效的出勤更正；请先作废其后的更正",
+    ),
+    (
+        "undo_brings_back",
+        "撤销它会让党员 {id} 回到班次，但其在{date}不在册",
+    ),
+    (
+        "not_voidable_wish",
+        "{type} 记录不能作废；微心愿登记有误，以退回更正",
+    ),
+    ("not_voidable_void", "作废记录本身不能再作废"),
+    (
+        "not_voidable_list",
+        "{type} 记录不能作废；请另发更正后的学习清单",
+    ),
+    (
+        "not_voidable_registry",
+        "{type} 记录不能作废；名册登记有误，以相应的名册变动更正",
+    ),
 ];
 
 /// 中文（默认）.
@@ -428,6 +574,11 @@ pub const ZH: &[(&str, &str)] = &[
         "“{name}”重名（{ids}），请填写党员编号",
     ),
     ("rec.out_of_scope", "超出本账号的组织范围"),
+    ("rec.scope_org", "组织 {org} 不在本账号的范围 {root} 之内"),
+    (
+        "rec.scope_member",
+        "{member} 所在的 {org} 不在本账号的范围 {root} 之内",
+    ),
     ("rec.refused", "未通过校验"),
     (
         "rec.nothing_stored",
@@ -857,6 +1008,14 @@ pub const EN: &[(&str, &str)] = &[
         "“{name}” is the name of several members ({ids}): enter the member id",
     ),
     ("rec.out_of_scope", "Outside this token's org scope"),
+    (
+        "rec.scope_org",
+        "org unit {org} is not within this token's scope {root}",
+    ),
+    (
+        "rec.scope_member",
+        "{member} belongs to {org}, which is not within this token's scope {root}",
+    ),
     ("rec.refused", "Refused"),
     (
         "rec.nothing_stored",
@@ -1007,6 +1166,50 @@ mod tests {
                 assert!(has(format!("token.{}", r.as_str())));
             }
         }
+    }
+
+    /// The `{name}`s of a wording.
+    fn placeholders(template: &str) -> BTreeSet<String> {
+        let seen = std::cell::RefCell::new(BTreeSet::new());
+        fill(template, |name| {
+            seen.borrow_mut().insert(name.to_owned());
+            None
+        });
+        seen.into_inner()
+    }
+
+    #[test]
+    fn every_reason_code_is_worded_in_chinese_with_only_its_own_values() {
+        let zh: BTreeSet<&str> = keys(ZH_REASONS).into_iter().collect();
+        let codes: BTreeSet<&str> = partyedu_domain::REASONS.iter().map(|(c, _)| *c).collect();
+        assert_eq!(zh, codes);
+        for (code, english) in partyedu_domain::REASONS {
+            let (_, chinese) = ZH_REASONS.iter().find(|(c, _)| c == code).unwrap();
+            let extra: Vec<String> = placeholders(chinese)
+                .difference(&placeholders(english))
+                .cloned()
+                .collect();
+            assert!(extra.is_empty(), "{code}: {chinese} names {extra:?}");
+        }
+        let reason = Reason::new("future_date")
+            .arg("date", "2099-01-02")
+            .arg("limit", "2024-06-16");
+        assert_eq!(
+            Lang::Zh.reason(&reason),
+            "2099年1月2日晚于明天（2024年6月16日），不能登记将来的事"
+        );
+        assert_eq!(Lang::En.reason(&reason), reason.english());
+        let reason = Reason::new("not_a_branch")
+            .arg("id", "CB")
+            .arg("orgkind", "community");
+        assert_eq!(
+            Lang::Zh.reason(&reason),
+            "CB 是社区；党员只能编入网格党支部或党小组"
+        );
+        let reason = Reason::new("in_both_lists")
+            .arg("id", "M1")
+            .arg("field", "attendee_ids");
+        assert_eq!(Lang::Zh.reason(&reason), "党员 M1 已列在“参加人员”中");
     }
 
     #[test]

@@ -514,3 +514,84 @@ async fn attendees_are_picked_by_branch(pool: PgPool) {
     assert!(!html.contains(r#"<option value="GB""#));
     assert!(!html.contains("MB1"));
 }
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn refusals_of_the_stored_state_are_worded_in_the_pages_language_at_their_field(
+    pool: PgPool,
+) {
+    let api = seeded(pool).await;
+    let before = api.event_count().await;
+    let key = form_key(&page(&api, "admin", "/record/class").await.text());
+    let refused = |reply: &Reply, field: &str| {
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            reply.text()
+        );
+        field_errors(&reply.text(), field)
+    };
+    // A future date, at the start field: in Chinese on a zh-CN page, in English on an en one.
+    let mut fields = class_fields(&key, "2", "CA", "党员MA1");
+    fields[6] = ("starts_at", "2099-03-05T09:00");
+    let zh = refused(
+        &post_form(&api, "admin", "/record/class", &fields).await,
+        "starts_at",
+    );
+    assert!(zh.contains("2099年3月5日晚于明天"), "{zh}");
+    assert!(!zh.contains("later than"), "{zh}");
+    let en = post_form(&api, "admin", "/record/class?lang=en", &fields).await;
+    let en = refused(&en, "starts_at");
+    assert!(en.contains("2099-03-05 is later than tomorrow"), "{en}");
+    // Before the member was enrolled: at the attendee list, naming what was entered.
+    fields[6] = ("starts_at", "2019-06-01T09:00");
+    let zh = refused(
+        &post_form(&api, "admin", "/record/class", &fields).await,
+        "attendee_ids",
+    );
+    assert!(
+        zh.contains("党员MA1: 党员 MA1 在2019年6月1日不在册"),
+        "{zh}"
+    );
+    // Study hours the value type refuses; an unknown lecturer (ids are not looked up before
+    // sending).
+    fields[6] = ("starts_at", "2024-03-05T09:00");
+    fields[8] = ("study_hours", "2.555");
+    let reply = post_form(&api, "admin", "/record/class", &fields).await;
+    let hours = refused(&reply, "study_hours");
+    assert!(hours.contains("学时须为 0 到 24 之间"), "{hours}");
+    fields[8] = ("study_hours", "2");
+    fields.push(("lecturer_ids", "L-NONE"));
+    let reply = post_form(&api, "admin", "/record/class", &fields).await;
+    let lecturers = refused(&reply, "lecturer_ids");
+    assert!(
+        lecturers.contains("没有编号为 L-NONE 的授课人"),
+        "{lecturers}"
+    );
+    // A wish already claimed: the second claim is refused at the wish.
+    let api = &api;
+    let claim = |key: String, member: &'static str| async move {
+        let fields = [
+            ("form_key", key.as_str()),
+            ("wish_id", "W1"),
+            ("member_id", member),
+            ("claimed_on", "2024-05-03"),
+        ];
+        post_form(api, "admin", "/record/wish-claim", &fields).await
+    };
+    let first = claim(
+        form_key(&page(api, "admin", "/record/wish-claim").await.text()),
+        "MA1",
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    let second = claim(
+        form_key(&page(api, "admin", "/record/wish-claim").await.text()),
+        "党员MA2",
+    )
+    .await;
+    let zh = refused(&second, "wish_id");
+    assert!(zh.contains("该微心愿已被 MA1 认领"), "{zh}");
+    assert!(second.text().contains("未保存任何内容"));
+    assert_eq!(api.event_count().await, before + 1);
+}
