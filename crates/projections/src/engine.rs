@@ -153,11 +153,11 @@ impl Projector {
         })
     }
 
-    /// Keeps the materialised standings of `rule_sets` (this year and the last, seen from
-    /// today in `tz`) in every batch, and builds them between batches
+    /// Keeps the materialised standings of `rule_sets` (for `years` years up to this one, seen
+    /// from today in `tz`) in every batch, and builds them between batches
     /// ([`Self::build_views_step`]).
-    pub fn with_materialised(mut self, rule_sets: Vec<RuleSet>, tz: Tz) -> Self {
-        self.materialiser = Some(Materialiser::new(rule_sets, tz));
+    pub fn with_materialised(mut self, rule_sets: Vec<RuleSet>, tz: Tz, years: u32) -> Self {
+        self.materialiser = Some(Materialiser::new(rule_sets, tz, years));
         self
     }
 
@@ -307,6 +307,10 @@ async fn lock_checkpoint(
     Ok(())
 }
 
+/// The years `serve` keeps materialised: this one and the last (the dashboard's comparison).
+/// Other years are answered from the facts.
+pub const MATERIALISED_YEARS: u32 = 2;
+
 /// How the background projector runs.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -364,7 +368,7 @@ async fn lead(
     let generation = ensure_projection(store).await?;
     let mut projector = Projector::new(store.clone(), options.tz, generation)
         .await?
-        .with_materialised(options.materialise.clone(), options.tz);
+        .with_materialised(options.materialise.clone(), options.tz, MATERIALISED_YEARS);
     tracing::info!(
         generation,
         position = projector.position(),
@@ -378,7 +382,9 @@ async fn lead(
             options.poll_interval,
         )
         .await?;
-    let mut building = projector.build_views_step().await?;
+    // Views are registered once the backlog is folded: a catch-up of a long log is faster
+    // folded first and its views built after than kept batch by batch.
+    let mut building = false;
     loop {
         // While a view is being built, folding comes first and a chunk of the build fills
         // each pause; otherwise the wait is long, waking now and then to notice a new day.
@@ -388,15 +394,17 @@ async fn lead(
         } else {
             Duration::from_secs(5)
         };
+        let mut caught_up = true;
         if let Ok(events) = tokio::time::timeout(wait, subscription.next_batch()).await {
             let events = events?;
             projector.apply(&events).await?;
+            caught_up = (events.len() as i64) < projector.batch_size;
             if let Some(last) = events.last() {
                 progress::folded(
                     last.position,
                     last.recorded_at.timestamp_millis(),
                     events.len(),
-                    (events.len() as i64) < projector.batch_size,
+                    caught_up,
                 );
             }
             // A leader whose lock connection died is no leader any more; and after a swap the
@@ -414,7 +422,7 @@ async fn lead(
                 return Ok(());
             }
         }
-        if building || projector.views_due() {
+        if caught_up && (building || projector.views_due()) {
             building = projector.build_views_step().await?;
         }
     }
@@ -581,6 +589,8 @@ pub struct Status {
     pub lag_seconds: f64,
     pub updated_at: Option<DateTime<Utc>>,
     pub rebuild: Option<Rebuild>,
+    /// The live generation's materialised standings and how far each is built.
+    pub views: Vec<crate::standings::ViewStatus>,
 }
 
 /// The live generation's progress against the log, and any rebuild under way.
@@ -616,9 +626,11 @@ pub async fn status(store: &EventStore) -> Result<Status, sqlx::Error> {
         })
     })
     .transpose()?;
+    let generation: i32 = row.try_get("live_generation")?;
     Ok(Status {
         name: FACTS,
-        generation: row.try_get("live_generation")?,
+        generation,
+        views: crate::standings::views_status(store.pool(), generation).await?,
         checkpoint: row.try_get("position")?,
         lag_events: row.try_get("lag_events")?,
         lag_seconds: row.try_get::<Option<f64>, _>("lag_seconds")?.unwrap_or(0.0),

@@ -63,21 +63,24 @@ struct Standing {
     compliant: bool,
 }
 
-/// The views the live projector keeps: for each of its rule sets, this year and the last, with
-/// their reference dates seen from today in the service's time zone.
+/// The views the live projector keeps: for each of its rule sets, this year and the years
+/// before it, with their reference dates seen from today in the service's time zone.
 pub struct Materialiser {
     rule_sets: Vec<RuleSet>,
     tz: Tz,
+    /// How many years, this one included.
+    years: i32,
     synced_on: Option<NaiveDate>,
     /// The checkpoints of the last [`KEEP`], oldest first: what pruning may forget.
     checkpoints: VecDeque<(Instant, i64)>,
 }
 
 impl Materialiser {
-    pub fn new(rule_sets: Vec<RuleSet>, tz: Tz) -> Self {
+    pub fn new(rule_sets: Vec<RuleSet>, tz: Tz, years: u32) -> Self {
         Self {
             rule_sets,
             tz,
+            years: i32::try_from(years.max(1)).unwrap_or(i32::MAX),
             synced_on: None,
             checkpoints: VecDeque::new(),
         }
@@ -107,7 +110,7 @@ impl Materialiser {
         let today = self.today();
         let mut wanted = Vec::new();
         for rules in &self.rule_sets {
-            for year in [today.year(), today.year() - 1] {
+            for year in (0..self.years).map(|back| today.year() - back) {
                 wanted.push((rules.hash.clone(), rules.id().to_owned(), year));
             }
         }
@@ -797,6 +800,44 @@ pub async fn headcount(
         reached,
         home_visits,
     }))
+}
+
+/// How far a materialised view is built, for status pages and metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ViewStatus {
+    pub rules_id: String,
+    pub rules_hash: String,
+    pub year: i32,
+    pub reference_date: NaiveDate,
+    pub members_built: i64,
+    /// The position from which it answers; `None` while it is being built.
+    pub ready_from: Option<i64>,
+}
+
+/// The materialised views of `generation`.
+pub async fn views_status(
+    db: impl sqlx::PgExecutor<'_>,
+    generation: i32,
+) -> sqlx::Result<Vec<ViewStatus>> {
+    sqlx::query(
+        "SELECT rules_id, rules_hash, year, reference_date, members_built, ready_from \
+         FROM rm_views WHERE generation = $1 ORDER BY year DESC, rules_id",
+    )
+    .bind(generation)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ViewStatus {
+            rules_id: r.try_get("rules_id")?,
+            rules_hash: r.try_get("rules_hash")?,
+            year: r.try_get("year")?,
+            reference_date: r.try_get("reference_date")?,
+            members_built: r.try_get("members_built")?,
+            ready_from: r.try_get("ready_from")?,
+        })
+    })
+    .collect()
 }
 
 /// The group names as the statistics spell them.

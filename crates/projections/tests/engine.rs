@@ -317,7 +317,7 @@ async fn materialised_standings_equal_the_facts_as_the_log_grows(pool: PgPool) {
                 .await
                 .unwrap()
                 .with_batch_size(89)
-                .with_materialised(rule_sets, TZ)
+                .with_materialised(rule_sets, TZ, engine::MATERIALISED_YEARS)
         }
     };
     let mut projector = materialised(&store).await;

@@ -628,6 +628,15 @@ async fn projections(State(state): State<AppState>, caller: Caller) -> Result<Re
             "target_events": r.target_events,
             "progress": r.progress(),
         })),
+        "materialised": status.views.iter().map(|v| json!({
+            "rule_set": v.rules_id,
+            "hash": v.rules_hash,
+            "year": v.year,
+            "reference_date": v.reference_date,
+            "members_built": v.members_built,
+            "ready": v.ready_from.is_some(),
+            "ready_from_position": v.ready_from,
+        })).collect::<Vec<_>>(),
     }]}))
     .into_response())
 }
