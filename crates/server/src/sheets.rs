@@ -6,13 +6,14 @@
 //! domain; a file with any problem stores nothing, and each problem names its row and column
 //! (as Excel shows them: row 7, column C). Event ids are derived from the rows' content (a
 //! class from its id, a study log from its member, date, platform and hours), so uploading the
-//! same file again stores nothing new.
+//! same file again stores nothing new. A scoped recorder's sheet may touch only its subtree:
+//! a row outside it is refused at its cell like any other problem.
 
 pub use crate::pages::Lang;
-use crate::recorder::{RecordError, Recorder, Submission, Submitted};
+use crate::recorder::{RecordError, Recorder, ScopeProblem, Submission, Submitted};
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
-use partyedu_domain::Event;
 use partyedu_domain::kinds::{ClassForm, StudyPlatform};
+use partyedu_domain::{Event, Id, Reason};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -169,7 +170,20 @@ pub struct CellProblem {
     pub row: usize,
     /// A, B, … (empty for a problem of the whole row or file).
     pub column: String,
+    /// In English.
     pub problem: String,
+    /// What the recording path refused, for wording it in another language (none for a
+    /// problem of the sheet itself).
+    pub cause: Option<Cause>,
+}
+
+/// Why the recording path refused a cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The domain's rejection.
+    Reason(Reason),
+    /// Outside the recorder's scope.
+    Scope(ScopeProblem),
 }
 
 impl fmt::Display for CellProblem {
@@ -410,11 +424,38 @@ pub async fn import_sheet(
     importer: &str,
     progress: impl FnMut(usize, usize),
 ) -> Result<usize, SheetError> {
+    import_sheet_as(recorder, kind, bytes, format, importer, None, progress).await
+}
+
+/// [`import_sheet`] for a recorder limited to the subtree of `scope`.
+pub async fn import_sheet_as(
+    recorder: &Recorder,
+    kind: SheetKind,
+    bytes: &[u8],
+    format: SheetFormat,
+    importer: &str,
+    scope: Option<&Id>,
+    progress: impl FnMut(usize, usize),
+) -> Result<usize, SheetError> {
     let (rows, built) = built(recorder, kind, bytes, format).await?;
+    let locate = locator(kind, &rows);
+    let submission = submission(&built, &locate, importer, scope)?;
+    recorder
+        .record_in_chunks(submission, 10_000, progress)
+        .await
+        .map_err(|err| refusal(err, &built, &locate))
+}
+
+/// The events of a sheet as one submission, or the problems the catalog finds in them.
+fn submission(
+    built: &[Built],
+    locate: &impl Fn(&Built, &str, String) -> CellProblem,
+    importer: &str,
+    scope: Option<&Id>,
+) -> Result<Submission, SheetError> {
     let mut problems = Vec::new();
     let mut events = Vec::new();
-    let locate = locator(kind, &rows);
-    for b in &built {
+    for b in built {
         match Event::parse(b.event_type, Value::Object(b.data.clone())) {
             Ok(event) => {
                 let mut metadata = Map::new();
@@ -428,39 +469,95 @@ pub async fn import_sheet(
                     metadata,
                 });
             }
-            Err(err) => problems.push(locate(b, &err.path, err.problem)),
+            Err(err) => {
+                let reason = err.reason();
+                let mut cell = locate(b, &err.path, err.problem);
+                cell.cause = Some(Cause::Reason(reason));
+                problems.push(cell);
+            }
         }
     }
     if !problems.is_empty() {
         return Err(SheetError::Problems(problems));
     }
-    let submission = Submission {
+    Ok(Submission {
         events,
-        scope: None,
+        scope: scope.cloned(),
         idempotency_key: None,
+    })
+}
+
+/// A refusal of the recording path at the cells it concerns: a rejection at its field's, a
+/// scope problem at the member's (or the org unit's) cell.
+fn refusal(
+    err: RecordError,
+    built: &[Built],
+    locate: &impl Fn(&Built, &str, String) -> CellProblem,
+) -> SheetError {
+    let at = |index: usize, path: &str, problem: String, cause: Cause| {
+        let mut cell = match built.get(index) {
+            Some(b) => locate(b, path, problem),
+            None => CellProblem {
+                row: 0,
+                column: String::new(),
+                problem,
+                cause: None,
+            },
+        };
+        cell.cause = Some(cause);
+        cell
     };
-    match recorder
-        .record_in_chunks(submission, 10_000, progress)
-        .await
-    {
-        Ok(stored) => Ok(stored),
-        Err(RecordError::Rejected(rejections)) => Err(SheetError::Problems(
+    match err {
+        RecordError::Rejected(rejections) => SheetError::Problems(
             rejections
                 .into_iter()
                 .map(|r| {
                     let (index, path) = split_event_path(&r.path);
-                    match built.get(index) {
-                        Some(b) => locate(b, path, r.problem),
-                        None => CellProblem {
-                            row: 0,
-                            column: String::new(),
-                            problem: r.problem,
-                        },
-                    }
+                    at(index, path, r.problem, Cause::Reason(r.reason))
                 })
                 .collect(),
-        )),
-        Err(err) => Err(SheetError::Record(err)),
+        ),
+        RecordError::OutOfScope(problems) => SheetError::Problems(
+            problems
+                .into_iter()
+                .map(|p| {
+                    let data = built.get(p.index).map(|b| &b.data);
+                    let holds = |key: &str, id: &str| {
+                        data.and_then(|d| d.get(key)).is_some_and(|v| match v {
+                            Value::Array(items) => items.iter().any(|i| i == id),
+                            other => other == id,
+                        })
+                    };
+                    let path = match &p.member {
+                        Some(m) => data
+                            .and_then(|d| d.get("attendee_ids"))
+                            .and_then(Value::as_array)
+                            .and_then(|ids| ids.iter().position(|i| i == m.as_str()))
+                            .map_or_else(
+                                || "member_id".to_owned(),
+                                |k| format!("attendee_ids[{k}]"),
+                            ),
+                        None => ["organizer_org_id"]
+                            .into_iter()
+                            .find(|key| holds(key, p.org.as_str()))
+                            .unwrap_or_default()
+                            .to_owned(),
+                    };
+                    let problem = match &p.member {
+                        Some(m) => format!(
+                            "member {m} belongs to {}, outside this token's scope {}",
+                            p.org, p.root
+                        ),
+                        None => format!(
+                            "org unit {} is outside this token's scope {}",
+                            p.org, p.root
+                        ),
+                    };
+                    at(p.index, &path, problem, Cause::Scope(p))
+                })
+                .collect(),
+        ),
+        other => SheetError::Record(other),
     }
 }
 
@@ -484,27 +581,22 @@ pub struct PreviewRow {
     pub data: Value,
 }
 
-/// The events `bytes` would record, without storing anything (what can be judged from the
-/// sheet alone; the stored state judges them at [`import_sheet`]).
+/// The events `bytes` would record, judged as [`import_sheet_as`] would judge them against
+/// the log as it stands (domain rules and scope included), without storing anything.
 pub async fn preview_sheet(
     recorder: &Recorder,
     kind: SheetKind,
     bytes: &[u8],
     format: SheetFormat,
+    scope: Option<&Id>,
 ) -> Result<Vec<PreviewRow>, SheetError> {
     let (rows, built) = built(recorder, kind, bytes, format).await?;
     let locate = locator(kind, &rows);
-    let problems: Vec<CellProblem> = built
-        .iter()
-        .filter_map(|b| {
-            Event::parse(b.event_type, Value::Object(b.data.clone()))
-                .err()
-                .map(|err| locate(b, &err.path, err.problem))
-        })
-        .collect();
-    if !problems.is_empty() {
-        return Err(SheetError::Problems(problems));
-    }
+    let submission = submission(&built, &locate, "preview", scope)?;
+    recorder
+        .check(&submission)
+        .await
+        .map_err(|err| refusal(err, &built, &locate))?;
     Ok(built
         .into_iter()
         .map(|b| PreviewRow {
@@ -556,6 +648,7 @@ fn locator(
             row,
             column: header.get(key).map(|&c| letter(c)).unwrap_or_default(),
             problem,
+            cause: None,
         }
     }
 }
@@ -589,6 +682,7 @@ fn build(
             row: 1,
             column: String::new(),
             problem: "the sheet is empty: it needs a header row".to_owned(),
+            cause: None,
         }]));
     };
     let columns = header_map(kind, header);
@@ -600,6 +694,7 @@ fn build(
             row: 1,
             column: String::new(),
             problem: format!("no column `{}` / `{}` in the header", c.zh, c.en),
+            cause: None,
         })
         .collect();
     if !missing.is_empty() {
@@ -648,6 +743,7 @@ impl Sheet<'_> {
                 .map(|&c| letter(c))
                 .unwrap_or_default(),
             problem,
+            cause: None,
         });
     }
 

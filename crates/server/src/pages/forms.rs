@@ -919,7 +919,7 @@ fn place_refusal(
                 }
             };
             for p in problems {
-                let (org, root) = (p.org.as_str(), p.root.as_str());
+                let org = p.org.as_str();
                 let (target, text) = match &p.member {
                     Some(member) => {
                         // The member field naming them, and what was entered for them.
@@ -931,15 +931,7 @@ fn place_refusal(
                             Some((f.name, typed))
                         });
                         let typed = found.as_ref().and_then(|(_, t)| t.clone());
-                        let who = match typed {
-                            Some(t) if t != member.as_str() => format!("{t}（{member}）"),
-                            _ => member.to_string(),
-                        };
-                        let text = lang
-                            .t("rec.scope_member")
-                            .replace("{member}", &who)
-                            .replace("{org}", org)
-                            .replace("{root}", root);
+                        let text = scope_wording(lang, &p, typed.as_deref());
                         (found.map(|(name, _)| name), text)
                     }
                     None => {
@@ -953,14 +945,9 @@ fn place_refusal(
                                     .find(|f| matches!(f.name, "wish_id" | "class_id" | "event_id"))
                             })
                             .or_else(|| spec.fields.iter().find(|f| matches!(f.kind, Kind::Org)));
-                        let text = lang
-                            .t("rec.scope_org")
-                            .replace("{org}", org)
-                            .replace("{root}", root);
-                        (named.map(|f| f.name), text)
+                        (named.map(|f| f.name), scope_wording(lang, &p, None))
                     }
                 };
-                let text = format!("{}: {text}", lang.t("rec.out_of_scope"));
                 match target.and_then(|t| form.fields.iter_mut().find(|f| f.name == t)) {
                     Some(field) if !field.errors.contains(&text) => field.errors.push(text),
                     Some(_) => {}
@@ -986,7 +973,35 @@ fn place_refusal(
                 .push(format!("{refused_label}: {}", err.status()));
         }
     }
+    // A hidden field (the record a correction targets) shows nothing: its problems are the
+    // form's.
+    for field in form.fields.iter_mut().filter(|f| f.input == "hidden") {
+        form.errors.append(&mut field.errors);
+    }
     Ok(())
+}
+
+/// A scope refusal in `lang`: the org unit outside the scope, or the member reached through
+/// it (as `typed`, when they were entered otherwise than by id).
+pub(crate) fn scope_wording(
+    lang: super::Lang,
+    p: &crate::recorder::ScopeProblem,
+    typed: Option<&str>,
+) -> String {
+    let text = match &p.member {
+        Some(member) => {
+            let who = match typed {
+                Some(t) if t != member.as_str() => format!("{t}（{member}）"),
+                _ => member.to_string(),
+            };
+            lang.t("rec.scope_member").replace("{member}", &who)
+        }
+        None => lang.t("rec.scope_org").to_owned(),
+    };
+    let text = text
+        .replace("{org}", p.org.as_str())
+        .replace("{root}", p.root.as_str());
+    format!("{}: {text}", lang.t("rec.out_of_scope"))
 }
 
 /// After a submit: the stored record and the statistics that include it, read at its position.

@@ -3,8 +3,9 @@
 //! records the file atomically through [`sheets::import_sheet`] — nothing is stored before.
 //!
 //! Between preview and confirm the file travels back in the confirm form (hex, in a hidden
-//! field), never in the log or on the server. Sheets record for the whole subdistrict (as
-//! `partyedu import` does), so the upload needs an unscoped recorder or admin token.
+//! field), never in the log or on the server. The preview judges the file as the confirm will
+//! (domain rules, and a scoped token's subtree: a row outside it is refused at its cell), and
+//! every problem is worded in the page's language where the recording path gave its reason.
 
 use super::forms::{RecordCtx, same_origin};
 use super::{Cell, Choice, Ctx, Link, OrPage, PageError, Table, View, respond};
@@ -25,12 +26,6 @@ pub(crate) struct UploadForm {
     pub kinds: Vec<Choice>,
     /// (kind, format, the file in hex) of a clean preview.
     pub confirm: Option<(String, String, String)>,
-}
-
-fn unscoped(ctx: &Ctx) -> Result<(), PageError> {
-    ctx.caller
-        .require_unscoped()
-        .map_err(|e| PageError::from_api(ctx.lang, e))
 }
 
 fn upload_form(ctx: &Ctx, chosen: Option<SheetKind>) -> UploadForm {
@@ -79,7 +74,6 @@ fn upload_view(ctx: &Ctx, chosen: Option<SheetKind>) -> View {
 
 /// `GET /record/upload`.
 pub(crate) async fn show(RecordCtx(ctx): RecordCtx) -> Page {
-    unscoped(&ctx)?;
     respond(&ctx, upload_view(&ctx, None))
 }
 
@@ -137,7 +131,13 @@ fn problems_table(ctx: &Ctx, problems: &[sheets::CellProblem]) -> Table {
         table.push(vec![
             Cell::int(ctx.lang, p.row as i64),
             Cell::text(p.column.clone()),
-            Cell::text(p.problem.clone()),
+            Cell::text(match &p.cause {
+                Some(sheets::Cause::Reason(reason)) => ctx.lang.reason(reason),
+                Some(sheets::Cause::Scope(scope)) => {
+                    super::forms::scope_wording(ctx.lang, scope, None)
+                }
+                None => p.problem.clone(),
+            }),
         ]);
         if let Some(row) = table.rows.last_mut() {
             row.class = "problem";
@@ -165,7 +165,6 @@ pub(crate) async fn preview(
     mut multipart: Multipart,
 ) -> Page {
     let lang = ctx.lang;
-    unscoped(&ctx)?;
     if !same_origin(&headers) {
         return Err(PageError::new(lang, StatusCode::FORBIDDEN));
     }
@@ -204,7 +203,8 @@ pub(crate) async fn preview(
         view.notes.push(ctx.t("upload.bad_format").to_owned());
         return respond(&ctx, view);
     };
-    match sheets::preview_sheet(&state.recorder, kind, &bytes, format).await {
+    let scope = ctx.caller.scope.as_ref();
+    match sheets::preview_sheet(&state.recorder, kind, &bytes, format, scope).await {
         Ok(rows) => {
             let mut table = Table::new(
                 &ctx,
@@ -249,7 +249,6 @@ pub(crate) async fn confirm(
     body: Bytes,
 ) -> Page {
     let lang = ctx.lang;
-    unscoped(&ctx)?;
     if !same_origin(&headers) {
         return Err(PageError::new(lang, StatusCode::FORBIDDEN));
     }
@@ -267,12 +266,13 @@ pub(crate) async fn confirm(
         .and_then(|h| hex::decode(h).ok())
         .ok_or_else(|| PageError::bad_request(lang))?;
     let mut view = upload_view(&ctx, Some(kind));
-    match sheets::import_sheet(
+    match sheets::import_sheet_as(
         &state.recorder,
         kind,
         &bytes,
         format,
         &ctx.caller.name,
+        ctx.caller.scope.as_ref(),
         |_, _| {},
     )
     .await

@@ -288,8 +288,13 @@ async fn a_scoped_recorder_records_only_in_its_subtree(pool: PgPool) {
     assert_eq!(api.event_count().await, before + 1);
 }
 
-/// Posts a multipart upload of `file` (named `name`) as sheet `kind`.
+/// Posts a multipart upload of `file` (named `name`) as sheet `kind`, as the admin.
 async fn upload(api: &Api, kind: &str, name: &str, file: &[u8]) -> Reply {
+    upload_as(api, "admin", "/record/upload?lang=en", kind, name, file).await
+}
+
+/// Posts a multipart upload of `file` (named `name`) as sheet `kind` to `uri` as `who`.
+async fn upload_as(api: &Api, who: &str, uri: &str, kind: &str, name: &str, file: &[u8]) -> Reply {
     let boundary = "XBOUNDARYX";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{kind}\r\n\
@@ -301,8 +306,8 @@ async fn upload(api: &Api, kind: &str, name: &str, file: &[u8]) -> Reply {
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let request = Request::builder()
         .method(Method::POST)
-        .uri("/record/upload?lang=en")
-        .header(header::COOKIE, format!("pe_token={}", api.token("admin")))
+        .uri(uri)
+        .header(header::COOKIE, format!("pe_token={}", api.token(who)))
         .header(header::HOST, "partyedu.test")
         .header(header::REFERER, "http://partyedu.test/record/upload")
         .header(
@@ -594,4 +599,511 @@ async fn refusals_of_the_stored_state_are_worded_in_the_pages_language_at_their_
     assert!(zh.contains("该微心愿已被 MA1 认领"), "{zh}");
     assert!(second.text().contains("未保存任何内容"));
     assert_eq!(api.event_count().await, before + 1);
+}
+
+/// The errors shown at the top of the first form (those of no one visible field).
+fn form_errors(html: &str) -> String {
+    html.split(r#"<p class="error" role="alert">"#)
+        .skip(1)
+        .map(|e| e.split("</p>").next().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The forms the admin is offered on `/record` (slugs).
+async fn form_slugs(api: &Api) -> Vec<String> {
+    page(api, "admin", "/record")
+        .await
+        .text()
+        .split(r#"href="/record/"#)
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn viewers_and_auditors_of_any_scope_see_no_form_and_are_refused_every_recording_route(
+    pool: PgPool,
+) {
+    let api = seeded(pool).await;
+    let before = api.event_count().await;
+    let mut routes = form_slugs(&api).await;
+    routes.extend(["void", "amend"].map(str::to_owned));
+    assert!(
+        routes.contains(&"upload".to_owned()) && routes.len() >= 25,
+        "{routes:?}"
+    );
+    let sheet =
+        "党员（编号或姓名）,学习日期,学习平台,学习时长（分钟）\nMA1,2024-03-01,学习强国,30\n";
+    for who in ["viewer", "viewer-ca", "auditor", "auditor-ca"] {
+        let overview = page(&api, who, "/").await;
+        assert_eq!(overview.status, StatusCode::OK, "{who}");
+        assert!(
+            !overview.text().contains(r#"href="/record"#),
+            "{who} is offered forms"
+        );
+        for route in [
+            "/record".to_owned(),
+            "/record/template?kind=online-hours".to_owned(),
+        ]
+        .into_iter()
+        .chain(routes.iter().map(|r| format!("/record/{r}")))
+        {
+            let reply = page(&api, who, &route).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{who} GET {route}");
+            assert!(!reply.text().contains("form_key"), "{who} GET {route}");
+        }
+        for slug in &routes {
+            let reply = post_form(
+                &api,
+                who,
+                &format!("/record/{slug}"),
+                &[("form_key", "k"), ("member_id", "MA1"), ("class_id", "C-1")],
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{who} POST {slug}");
+        }
+        let reply = upload_as(
+            &api,
+            who,
+            "/record/upload",
+            "online-hours",
+            "h.csv",
+            sheet.as_bytes(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{who} upload");
+        let file = sheet
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let confirm = [
+            ("kind", "online-hours"),
+            ("format", "csv"),
+            ("file", file.as_str()),
+        ];
+        let reply = post_form(&api, who, "/record/upload/confirm", &confirm).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{who} confirm");
+    }
+    // Recorders of either scope and admins are offered them (a recorder's dashboard is the
+    // forms).
+    for who in ["recorder", "recorder-ca", "admin"] {
+        let forms = page(&api, who, "/record").await;
+        assert_eq!(forms.status, StatusCode::OK, "{who}");
+        assert!(forms.text().contains(r#"href="/record/class""#), "{who}");
+        assert_eq!(
+            page(&api, who, "/record/upload").await.status,
+            StatusCode::OK,
+            "{who}"
+        );
+    }
+    assert_eq!(api.event_count().await, before);
+}
+
+/// A form posted outside the scope: (form, fields, the field its refusal is shown at — empty
+/// for the top of the form —, what the refusal says).
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn a_scoped_recorder_is_refused_outside_its_subtree_through_every_form(pool: PgPool) {
+    let api = seeded(pool).await;
+    // Another wish, in GB (outside CA), and a class organised by CB, for the forms that refer
+    // to a stored record.
+    let (status, body) = api
+        .post_events(
+            "admin",
+            serde_json::json!({"events": [
+                crate::fixture::ev("MicroWishPosted", serde_json::json!({"wish_id": "W-GB",
+                    "grid_id": "GB", "title": "修理路灯", "category": "volunteer_service",
+                    "posted_on": "2024-05-02"})),
+                crate::fixture::class("C-CB", "CB", &["MB1"]),
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let class_event = body["events"][1]["event_id"].as_str().unwrap().to_owned();
+    let mut another_class = class_fields("", "2", "CA", "MA1\n党员MB1");
+    another_class[1] = ("class_id", "C-FORM-2");
+    let cases: Vec<Case> = vec![
+        (
+            "class",
+            class_fields("", "2", "CB", "MA1"),
+            "organizer_org_id",
+            "组织 CB 不在",
+        ),
+        (
+            "class",
+            another_class,
+            "attendee_ids",
+            "党员MB1（MB1） 所在的 GB 不在",
+        ),
+        (
+            "lecture",
+            vec![
+                ("lecture_id", "L-S1"),
+                ("title", "党课"),
+                ("speaker_id", "MB1"),
+                ("audience_org_id", "CA"),
+                ("given_at", "2024-03-06T09:00"),
+                ("duration_minutes", "60"),
+                ("study_hours", "1"),
+                ("attendee_ids", "MA1"),
+            ],
+            "speaker_id",
+            "MB1 所在的 GB 不在",
+        ),
+        (
+            "lecture",
+            vec![
+                ("lecture_id", "L-S2"),
+                ("title", "党课"),
+                ("speaker_id", "MA1"),
+                ("audience_org_id", "CB"),
+                ("given_at", "2024-03-06T09:00"),
+                ("duration_minutes", "60"),
+                ("study_hours", "1"),
+                ("attendee_ids", "MA2"),
+            ],
+            "audience_org_id",
+            "组织 CB 不在",
+        ),
+        (
+            "visit",
+            vec![
+                ("visit_id", "HV-S1"),
+                ("member_id", "MB1"),
+                ("visitor_ids", "MA1"),
+                ("visited_on", "2024-03-07"),
+                ("purposes", "home_study_delivery"),
+                ("study_hours", "1"),
+            ],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "online",
+            vec![
+                ("log_id", "OS-S1"),
+                ("member_id", "MB1"),
+                ("platform", "other"),
+                ("studied_on", "2024-03-07"),
+                ("study_hours", "1"),
+            ],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "contact",
+            vec![
+                ("contact_id", "MC-S1"),
+                ("member_id", "MB1"),
+                ("contacted_by", "MA1"),
+                ("contacted_on", "2024-03-07"),
+                ("channel", "phone"),
+            ],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "meeting",
+            vec![
+                ("meeting_id", "OL-S1"),
+                ("branch_id", "GB"),
+                ("kind", "themed_party_day"),
+                ("held_on", "2024-03-08"),
+                ("attendee_ids", "MA1"),
+            ],
+            "branch_id",
+            "组织 GB 不在",
+        ),
+        (
+            "wish-post",
+            vec![
+                ("wish_id", "W-S1"),
+                ("grid_id", "GB"),
+                ("title", "送书"),
+                ("category", "volunteer_service"),
+                ("posted_on", "2024-05-03"),
+            ],
+            "grid_id",
+            "组织 GB 不在",
+        ),
+        (
+            "wish-claim",
+            vec![
+                ("wish_id", "W-GB"),
+                ("member_id", "MA1"),
+                ("claimed_on", "2024-05-04"),
+            ],
+            "wish_id",
+            "组织 GB 不在",
+        ),
+        (
+            "enrol",
+            vec![
+                ("member_id", "MN-S1"),
+                ("name", "新人"),
+                ("branch_id", "GB"),
+                ("membership", "probationary"),
+                ("joined_on", "2024-01-01"),
+                ("enrolled_on", "2024-01-02"),
+                ("employment", "retired"),
+            ],
+            "branch_id",
+            "组织 GB 不在",
+        ),
+        (
+            "role-assign",
+            vec![
+                ("member_id", "MA1"),
+                ("role", "committee_member"),
+                ("org_id", "CB"),
+                ("on", "2024-03-09"),
+            ],
+            "org_id",
+            "组织 CB 不在",
+        ),
+        (
+            "amend",
+            vec![("class_id", "C-CB"), ("added", "MA2"), ("reason", "漏记")],
+            "",
+            "组织 CB 不在",
+        ),
+        (
+            "void",
+            vec![("event_id", class_event.as_str()), ("reason", "录错了")],
+            "",
+            "组织 CB 不在",
+        ),
+        (
+            "role-end",
+            vec![
+                ("member_id", "MA1"),
+                ("role", "committee_member"),
+                ("org_id", "CB"),
+                ("on", "2024-04-13"),
+            ],
+            "org_id",
+            "组织 CB 不在",
+        ),
+        (
+            "wish-release",
+            vec![
+                ("wish_id", "W-GB"),
+                ("member_id", "MA1"),
+                ("released_on", "2024-05-05"),
+                ("reason", "没空"),
+            ],
+            "wish_id",
+            "组织 GB 不在",
+        ),
+        (
+            "wish-withdraw",
+            vec![
+                ("wish_id", "W-GB"),
+                ("withdrawn_on", "2024-05-06"),
+                ("reason", "已解决"),
+            ],
+            "wish_id",
+            "组织 GB 不在",
+        ),
+        (
+            "mobile",
+            vec![
+                ("member_id", "MB1"),
+                ("since", "2024-04-01"),
+                ("destination", "深圳"),
+                ("reason", "work"),
+            ],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "buddy",
+            vec![
+                ("member_id", "MB1"),
+                ("buddy_id", "MA1"),
+                ("since", "2024-04-02"),
+            ],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "return",
+            vec![("member_id", "MB1"), ("on", "2024-04-10")],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "care",
+            vec![
+                ("member_id", "MB1"),
+                ("frail", "true"),
+                ("on", "2024-04-11"),
+            ],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "full",
+            vec![("member_id", "MN-S1"), ("on", "2024-04-12")],
+            "member_id",
+            "MN-S1 所在的 GB",
+        ),
+        (
+            "transfer",
+            vec![
+                ("member_id", "MA2"),
+                ("to_branch_id", "GB"),
+                ("on", "2024-06-01"),
+            ],
+            "to_branch_id",
+            "组织 GB 不在",
+        ),
+        (
+            "leave",
+            vec![
+                ("member_id", "MB1"),
+                ("on", "2024-12-01"),
+                ("reason", "other"),
+            ],
+            "member_id",
+            "MB1 所在的 GB",
+        ),
+        (
+            "reenrol",
+            vec![
+                ("member_id", "MB1"),
+                ("branch_id", "GB"),
+                ("on", "2024-12-02"),
+            ],
+            "branch_id",
+            "组织 GB 不在",
+        ),
+    ];
+    for (slug, fields, at, says) in cases {
+        let uri = format!("/record/{slug}");
+        let key = form_key(&page(&api, "recorder-ca", &uri).await.text());
+        let mut posted = vec![("form_key", key.as_str())];
+        posted.extend(fields.iter().filter(|(k, _)| *k != "form_key"));
+        let before = api.event_count().await;
+        let reply = post_form(&api, "recorder-ca", &uri, &posted).await;
+        let html = reply.text();
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{slug}: {html}"
+        );
+        // At a field, or (a correction's hidden target) at the top of the form.
+        let errors = if at.is_empty() {
+            form_errors(&html)
+        } else {
+            field_errors(&html, at)
+        };
+        assert!(
+            errors.contains("超出本账号的组织范围") && errors.contains(says),
+            "{slug} at {at}: {errors}\n{html}"
+        );
+        assert_eq!(api.event_count().await, before, "{slug}");
+        // The same form from a whole-subdistrict recorder is stored: only the scope refused it.
+        let key = form_key(&page(&api, "recorder", &uri).await.text());
+        posted[0] = ("form_key", key.as_str());
+        let reply = post_form(&api, "recorder", &uri, &posted).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{slug} unscoped: {}",
+            reply.text()
+        );
+        assert_eq!(api.event_count().await, before + 1, "{slug}");
+    }
+}
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn a_scoped_recorder_uploads_for_its_subtree_and_rows_outside_are_refused_at_their_cell(
+    pool: PgPool,
+) {
+    let api = seeded(pool).await;
+    let before = api.event_count().await;
+    let header = "党员（编号或姓名）,学习日期,学习平台,学习时长（分钟）\n";
+    let inside = format!("{header}党员MA1,2024-03-01,学习强国,30\nMA2,2024-03-01,灯塔大课堂,45\n");
+    let mixed = format!("{inside}党员MB1,2024-03-02,other,60\n");
+    let uri = "/record/upload";
+    // A row of a member outside CA: refused at its member cell, in the page's language; no
+    // confirm offered, nothing stored.
+    let reply = upload_as(
+        &api,
+        "recorder-ca",
+        uri,
+        "online-hours",
+        "h.csv",
+        mixed.as_bytes(),
+    )
+    .await;
+    let html = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{html}");
+    let problems: Vec<&str> = html.split(r#"<tr class="problem">"#).skip(1).collect();
+    assert_eq!(problems.len(), 1, "{html}");
+    assert!(
+        problems[0].starts_with(r#"<td class="num">4</td><td>A</td>"#)
+            && problems[0].contains("MB1 所在的 GB 不在本账号的范围 CA 之内"),
+        "{}",
+        problems[0]
+    );
+    assert!(!html.contains(r#"action="/record/upload/confirm"#));
+    // Confirmed anyway (a forged confirm): refused the same way, nothing stored.
+    let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let file = hex(&mixed);
+    let confirm = [
+        ("kind", "online-hours"),
+        ("format", "csv"),
+        ("file", file.as_str()),
+    ];
+    let reply = post_form(&api, "recorder-ca", "/record/upload/confirm", &confirm).await;
+    assert!(reply.text().contains("MB1 所在的 GB"), "{}", reply.text());
+    assert_eq!(api.event_count().await, before);
+    // A class register organised outside CA: at the organiser cell.
+    let register = "班次编号,班次名称,形式,组织单位编号,开始时间,时长（分钟）,学时,参加人员\n\
+                    C-UP,专题培训,集中培训,CB,2024-03-05 09:00,120,2,MA1\n";
+    let reply = upload_as(
+        &api,
+        "recorder-ca",
+        uri,
+        "class-register",
+        "c.csv",
+        register.as_bytes(),
+    )
+    .await;
+    let html = reply.text();
+    let problem = html.split(r#"<tr class="problem">"#).nth(1).expect(&html);
+    assert!(
+        problem.starts_with(r#"<td class="num">2</td><td>D</td>"#)
+            && problem.contains("组织 CB 不在"),
+        "{problem}"
+    );
+    // Within its subtree: previewed clean, confirmed, stored.
+    let good = upload_as(
+        &api,
+        "recorder-ca",
+        uri,
+        "online-hours",
+        "h.csv",
+        inside.as_bytes(),
+    )
+    .await
+    .text();
+    assert!(good.contains(r#"action="/record/upload/confirm"#), "{good}");
+    let fields = [
+        ("kind", hidden(&good, "kind")),
+        ("format", hidden(&good, "format")),
+        ("file", hidden(&good, "file")),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stored = post_form(&api, "recorder-ca", "/record/upload/confirm", &fields).await;
+    assert!(
+        stored.text().contains("已录入 2 条记录"),
+        "{}",
+        stored.text()
+    );
+    assert_eq!(api.event_count().await, before + 2);
 }
