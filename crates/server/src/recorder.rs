@@ -163,6 +163,9 @@ struct Pending {
     reply: oneshot::Sender<Result<Vec<Appended>, RecordError>>,
 }
 
+/// Events per page when a starting process folds the log.
+const WARM_UP_PAGE: i64 = 10_000;
+
 /// Records batches; one per process, shared by every request.
 #[derive(Clone)]
 pub struct Recorder {
@@ -422,6 +425,24 @@ impl Recorder {
     /// request does not pay for reading the whole log).
     pub async fn warm_up(&self) -> Result<(), RecordError> {
         let mut state = self.state.lock().await;
+        // The log up to the safe frontier page by page, holding no lock or transaction (a
+        // long log takes longer to fold than a session may sit idle in a transaction), then
+        // the rest under the lock as every recording catches up.
+        loop {
+            let after = state.position().unwrap_or(0);
+            let page = self.store.read_all(after, WARM_UP_PAGE, None).await?;
+            if page.events.is_empty() {
+                break;
+            }
+            for stored in &page.events {
+                let event = self.read(stored)?;
+                state.evolve(&StoredFact {
+                    event_id: stored.event_id,
+                    position: stored.position,
+                    event,
+                });
+            }
+        }
         let mut tx = self.store.pool().begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(RECORDING_LOCK)
