@@ -1,6 +1,7 @@
-//! Every statistic equals what the independent oracle (`tests/oracle`, a plain fold written from
-//! CONTRACT §4) computes from the same log: on hand-checked scenarios and on generated
-//! histories of several seeds, under both shipped rule sets, now and as of earlier positions.
+//! Every statistic equals what the independent oracle (`crates/figures`, a plain fold written
+//! from CONTRACT §4) computes from the same log: on hand-checked scenarios and on generated
+//! histories of several seeds, under both shipped rule sets, now and as of earlier positions;
+//! and every figure answered with evidence is what the oracle recomputes, evidence included.
 
 mod oracle;
 
@@ -33,7 +34,11 @@ impl Harness {
         let token = create_token(&pool, "oracle", Role::Admin, None, "test")
             .await
             .unwrap();
-        let state = AppState::new(store, TZ, Limits::default(), Stats::shipped());
+        // A key, so that answers with evidence can carry a signed checkpoint.
+        let signer = partyedu_audit::Signer::generate("partyedu/test").unwrap();
+        let state = AppState::new(store, TZ, Limits::default(), Stats::shipped()).with_audit(
+            partyedu_server::audit::AuditKey::new(signer, "partyedu/test"),
+        );
         Self {
             app: partyedu_server::app(state),
             pool,
@@ -422,4 +427,129 @@ async fn as_of_answers_equal_a_fresh_projection_of_the_truncated_log(pool: PgPoo
         .await
         .ok();
     }
+}
+
+/// `path` answered with `evidence=true` is what the oracle recomputes from `records` (the whole
+/// log, in order): every number, member list and event-id set (`partyedu verify --figure`'s
+/// check, without the export and checkpoint part).
+async fn evidence_holds(h: &Harness, records: &[Value], path: &str) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let body = h.get(&format!("{path}{sep}evidence=true")).await;
+    let size = body["evidence"]["checkpoint_size"].as_u64().unwrap() as usize;
+    let report = oracle::check::check_figure(&body, records, size)
+        .unwrap_or_else(|problem| panic!("{path}: {problem}"));
+    let differences: Vec<String> = report.differences.iter().map(|d| d.to_string()).collect();
+    assert!(
+        report.holds(),
+        "{path}: {} of {} differ\n{}",
+        differences.len(),
+        report.compared,
+        differences.join("\n")
+    );
+    assert!(
+        report.compared > 5,
+        "{path}: only {} compared",
+        report.compared
+    );
+}
+
+/// The statistics offering evidence, for one year and org subtree, under both rule sets.
+async fn evidence_everywhere(h: &Harness, records: &[Value], year: i32, org: Option<&str>) {
+    let org = org.map_or(String::new(), |o| format!("&org={o}"));
+    for rules in ["cn-2019-hours", "reach-all"] {
+        let q = format!("year={year}{org}&rules={rules}");
+        evidence_holds(h, records, &format!("/api/v1/coverage?{q}")).await;
+        for status in ["unreached", "noncompliant"] {
+            evidence_holds(
+                h,
+                records,
+                &format!("/api/v1/coverage/members?{q}&status={status}"),
+            )
+            .await;
+        }
+        evidence_holds(h, records, &format!("/api/v1/headlines?{q}")).await;
+    }
+}
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn figures_with_evidence_are_what_the_oracle_recomputes(pool: PgPool) {
+    let h = Harness::new(pool.clone()).await;
+    let scenarios = oracle::scenarios::all();
+    for (_, records) in &scenarios {
+        h.post(oracle::scenarios::as_post_events(records)).await;
+    }
+    let log = h.project_and_export().await;
+    for (name, _) in &scenarios {
+        let org = format!("{name}-SD");
+        for year in [2024, today().year()] {
+            evidence_everywhere(&h, &log, year, Some(&org)).await;
+        }
+        for member in members_of(&log, &format!("{name}-")) {
+            let history = format!("/api/v1/members/{member}/history");
+            evidence_holds(&h, &log, &history).await;
+            evidence_holds(&h, &log, &format!("{history}?year=2024&rules=reach-all")).await;
+        }
+    }
+    evidence_everywhere(&h, &log, 2024, None).await;
+    // Pages, and as of every position of scenario j (a void and what came before it).
+    evidence_holds(&h, &log, "/api/v1/coverage?year=2024&offset=7&limit=11").await;
+    evidence_holds(&h, &log, "/api/v1/members/b-M1/history?limit=1").await;
+    let positions: Vec<i64> = log
+        .iter()
+        .filter(|r| {
+            r["stream"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("class:j"))
+        })
+        .map(|r| r["position"].as_i64().unwrap())
+        .collect();
+    for position in positions {
+        for path in [
+            "/api/v1/coverage?year=2024&org=j-SD&",
+            "/api/v1/members/j-M1/history?",
+        ] {
+            evidence_holds(&h, &log, &format!("{path}as_of_position={position}")).await;
+        }
+    }
+
+    // A generated history: whole subdistrict, two years, as of its middle too.
+    let until = NaiveDate::from_ymd_opt(2025, 12, 31).unwrap();
+    let mut file = Vec::new();
+    partyedu_gen::generate(&partyedu_gen::GenConfig::new(120, 2, 3, until), &mut file).unwrap();
+    let url = partyedu_testkit::sibling_database_url(&pool);
+    let other = partyedu_store::prepare_database(&url.parse().unwrap())
+        .await
+        .unwrap();
+    let generated = Harness::new(other.clone()).await;
+    let recorder = Recorder::new(EventStore::new(other.clone()), TZ);
+    import(&recorder, file.as_slice(), "cli:test", |_, _| {})
+        .await
+        .unwrap();
+    let log = generated.project_and_export().await;
+    for year in [2024, 2025] {
+        evidence_everywhere(&generated, &log, year, None).await;
+    }
+    let middle = log[log.len() / 2]["position"].as_i64().unwrap();
+    evidence_holds(
+        &generated,
+        &log,
+        &format!("/api/v1/coverage?year=2024&as_of_position={middle}"),
+    )
+    .await;
+    for member in members_of(&log, "").into_iter().step_by(17) {
+        evidence_holds(
+            &generated,
+            &log,
+            &format!("/api/v1/members/{member}/history"),
+        )
+        .await;
+    }
+    other.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+        url.split('/').nth(3).unwrap().split('?').next().unwrap()
+    )))
+    .execute(&pool)
+    .await
+    .ok();
 }

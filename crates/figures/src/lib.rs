@@ -2,7 +2,7 @@
 //! core statistics (coverage, coverage members, lecture tallies), the headlines' reach and a
 //! member's history, written straight from the contract and independent of the production code
 //! (`crates/projections`, `crates/server`, the store). It is the tests' oracle, and what
-//! `partyedu verify --figure` recomputes an exported figure with. It uses `serde`,
+//! `partyedu verify --figure` recomputes an exported figure with ([`check`]). It uses `serde`,
 //! `serde_json`, `toml` (a rule set's text), `sha2` (its content hash) and `chrono-tz` (only for
 //! the zone's offsets); it is slow (every query re-reads the whole log) and meant to be
 //! obviously right, not fast.
@@ -74,6 +74,7 @@
 //!     of [`REGISTRY_TYPES`] up to the as-of point; credited records are named by their
 //!     recording event (a class's `ClassHeld`, also for an attendee added by amendment).
 
+pub mod check;
 mod rules;
 mod values;
 

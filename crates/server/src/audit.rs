@@ -253,14 +253,17 @@ fn auditor(caller: &Caller) -> Result<(), ApiError> {
 }
 
 fn configured(state: &AppState) -> Result<&AuditKey, ApiError> {
-    state.audit.as_deref().ok_or_else(|| {
-        ApiError::unavailable(
-            "no_audit_key",
-            "this server has no audit key configured (`partyedu serve --audit-key-file`, or \
-             PARTYEDU_AUDIT_KEY), so it signs no checkpoints and has no key to publish",
-            Vec::new(),
-        )
-    })
+    state.audit.as_deref().ok_or_else(no_audit_key)
+}
+
+/// 503: nothing can be signed or published without the operator's key.
+pub(crate) fn no_audit_key() -> ApiError {
+    ApiError::unavailable(
+        "no_audit_key",
+        "this server has no audit key configured (`partyedu serve --audit-key-file`, or \
+         PARTYEDU_AUDIT_KEY), so it signs no checkpoints and has no key to publish",
+        Vec::new(),
+    )
 }
 
 fn wants_text(headers: &HeaderMap) -> bool {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 mod error;
+mod evidence;
 mod extract;
 mod health;
 mod log;

@@ -7,6 +7,7 @@
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, Detail};
+use crate::evidence::{self, Statistic};
 use crate::extract::Params;
 use crate::reads::ReadConn;
 use axum::extract::{Path, State};
@@ -27,15 +28,27 @@ use std::time::Duration;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/coverage", get(coverage))
-        .route("/api/v1/coverage/members", get(coverage_members))
+        .route(
+            "/api/v1/coverage",
+            get(|s, r| evidence::attach(Statistic::Coverage, s, r, coverage)),
+        )
+        .route(
+            "/api/v1/coverage/members",
+            get(|s, r| evidence::attach(Statistic::CoverageMembers, s, r, coverage_members)),
+        )
         .route("/api/v1/lectures/tallies", get(lecture_tallies))
-        .route("/api/v1/members/{id}/history", get(member_history))
+        .route(
+            "/api/v1/members/{id}/history",
+            get(|s, r| evidence::attach(Statistic::MemberHistory, s, r, member_history)),
+        )
         .route("/api/v1/ledgers/frail-visits", get(frail_visits))
         .route("/api/v1/ledgers/mobile-contacts", get(mobile_contacts))
         .route("/api/v1/ledgers/wishes", get(wish_board))
         .route("/api/v1/ledgers/classes", get(class_register))
-        .route("/api/v1/headlines", get(headlines))
+        .route(
+            "/api/v1/headlines",
+            get(|s, r| evidence::attach(Statistic::Headlines, s, r, headlines)),
+        )
         .route("/api/v1/projections", get(projections))
         .route("/metrics", get(crate::metrics::metrics))
 }
@@ -66,6 +79,12 @@ pub(crate) struct StatsQuery {
     status: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
+    /// `true`: the answer carries its evidence for `partyedu verify --figure` (coverage,
+    /// coverage members, headlines and a member's history only): the signed checkpoint
+    /// covering its as-of position and the members and events behind each figure. It is an
+    /// as-of answer (as of the read models' position when no other is asked), so that its
+    /// reference date comes from the log.
+    evidence: Option<bool>,
 }
 
 /// What an answer was computed from.
@@ -289,6 +308,13 @@ async fn basis(
     year_required: bool,
 ) -> Result<Basis, ApiError> {
     statistics_reader(caller)?;
+    if params.evidence == Some(true) {
+        // The statistics that offer evidence answer it before their handler runs.
+        return Err(ApiError::invalid_at(
+            "evidence",
+            "offered by coverage, coverage/members, headlines and a member's history",
+        ));
+    }
     let rules = match params.rules.as_deref() {
         None => crate::rules::live_on(state, &mut *conn).await?,
         Some(id) => state.stats.book.get(id).cloned().ok_or_else(|| {
