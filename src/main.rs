@@ -257,10 +257,13 @@ enum Command {
     },
     /// Check the log: re-hash the database's rows against the audit tree and the signed
     /// checkpoints; or, with --file or --proof, an export or a proof file offline, without any
-    /// database. Exits non-zero naming the first bad position (or line) and what is wrong.
+    /// database; with --figure also recompute an exported figure from the export. Exits
+    /// non-zero naming the first bad position (or line) and what is wrong, or each figure that
+    /// differs.
     #[command(after_help = "Examples:\n  \
         partyedu verify\n  \
         partyedu verify --file export.ndjson --checkpoint checkpoint.txt --public-key key.txt\n  \
+        partyedu verify --figure coverage.json --file export.ndjson --checkpoint checkpoint.txt --public-key key.txt\n  \
         partyedu verify --proof proof.json --public-key key.txt")]
     Verify(VerifyArgs),
     /// Write the log as NDJSON to standard output, in position order.
@@ -323,6 +326,12 @@ struct VerifyArgs {
     /// no database is used.
     #[arg(long)]
     proof: Option<PathBuf>,
+    /// A statistic saved as the API answered it with `evidence=true` (coverage, coverage
+    /// members, headlines, a member's history): after --file verifies against --checkpoint
+    /// and the figure's own checkpoint, recompute it from the export's records up to its as-of
+    /// position (CONTRACT §4, no database) and report every figure that differs.
+    #[arg(long, requires_all = ["file", "checkpoint", "public_key"], conflicts_with = "proof")]
+    figure: Option<PathBuf>,
     #[command(flatten)]
     audit: AuditKeySource,
 }
@@ -652,11 +661,29 @@ fn verify_offline(args: &VerifyArgs) -> anyhow::Result<()> {
     let (Some(file), Some(checkpoint), Some(key)) = (&args.file, &args.checkpoint, key) else {
         anyhow::bail!("--file needs --checkpoint and --public-key");
     };
-    let export = std::io::BufReader::new(
-        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
-    );
-    let report = partyedu_audit::verify_export(export, &read_text(checkpoint)?, &key)?;
+    let open = || {
+        std::fs::File::open(file)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("opening {}", file.display()))
+    };
+    let mut checkpoints = read_text(checkpoint)?;
+    let figure = match &args.figure {
+        Some(path) => {
+            let (figure, note) = read_figure(path, &key)?;
+            // The figure's own checkpoint is checked with the others.
+            if !checkpoints.ends_with('\n') {
+                checkpoints.push('\n');
+            }
+            checkpoints.push_str(&note);
+            Some((path, figure, note))
+        }
+        None => None,
+    };
+    let report = partyedu_audit::verify_export(open()?, &checkpoints, &key)?;
     print!("{}", audit::export_report_text(&report));
+    if let (None, Some((path, figure, note))) = (&report.first_break, figure) {
+        return verify_figure(path, &figure, &note, open()?, &report);
+    }
     match &report.first_break {
         None => {
             println!("the export verifies");
@@ -664,6 +691,71 @@ fn verify_offline(args: &VerifyArgs) -> anyhow::Result<()> {
         }
         Some(problem) => anyhow::bail!("{} does not verify: {problem}", file.display()),
     }
+}
+
+/// A figure file (a statistic answered with `evidence=true`) and its signed checkpoint, which
+/// must verify with `key`.
+fn read_figure(path: &Path, key: &str) -> anyhow::Result<(serde_json::Value, String)> {
+    let figure: serde_json::Value = serde_json::from_str(&read_text(path)?)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let note = figure["evidence"]["checkpoint"]
+        .as_str()
+        .with_context(|| {
+            format!(
+                "{} has no evidence.checkpoint: fetch the statistic with evidence=true",
+                path.display()
+            )
+        })?
+        .to_owned();
+    partyedu_audit::verify_checkpoint(&note, &partyedu_audit::Verifier::from_text(key)?)
+        .with_context(|| {
+            format!(
+                "the checkpoint in {} does not verify with the public key",
+                path.display()
+            )
+        })?;
+    Ok((figure, note))
+}
+
+/// `partyedu verify --figure`: the export verified, recompute the figure from its records.
+fn verify_figure(
+    path: &Path,
+    figure: &serde_json::Value,
+    note: &str,
+    export: impl std::io::BufRead,
+    verified: &partyedu_audit::ExportReport,
+) -> anyhow::Result<()> {
+    let size = partyedu_audit::parse_checkpoint_unverified(note)?.size;
+    // Every record the checkpoints cover (the figure's and any later one given).
+    let covered = verified.checkpoint_sizes.iter().copied().max().unwrap_or(0);
+    let mut records = Vec::new();
+    for line in export.lines().take(covered as usize) {
+        records.push(serde_json::from_str::<serde_json::Value>(&line?)?);
+    }
+    let report = partyedu_figures::check::check_figure(figure, &records, size as usize)
+        .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
+    println!("{}", report.subject);
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    if report.holds() {
+        println!(
+            "the figure verifies: {} value(s) recomputed from the records under the checkpoint \
+             of size {size}, all the same",
+            report.compared
+        );
+        return Ok(());
+    }
+    for difference in &report.differences {
+        println!("differs: {difference}");
+    }
+    anyhow::bail!(
+        "{} does not verify: {} of {} value(s) differ from what the records give; the first: {}",
+        path.display(),
+        report.differences.len(),
+        report.compared,
+        report.differences[0]
+    )
 }
 
 /// Who did it, for tokens made at the command line: the operating-system user.

@@ -1,9 +1,10 @@
 //! End-to-end: the real process signs checkpoints of its log, serves proofs that the audit
 //! crate's verifiers accept and record trails, and its command line checkpoints, exports and
 //! verifies — an export offline with no database anywhere, the database after a superuser
-//! changed a row.
+//! changed a row, and exported figures recomputed offline from an export.
 
 mod common;
+mod oracle;
 
 use common::Server;
 use partyedu_audit::merkle::verify_consistency;
@@ -457,4 +458,205 @@ async fn verify_finds_a_superuser_tampering(pool: PgPool) {
         String::from_utf8_lossy(&output.stderr)
     );
     std::fs::remove_dir_all(&data).ok();
+}
+
+/// A statistic's path with `evidence=true`, as of at least `position`.
+fn with_evidence(path: &str, position: i64) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}evidence=true&min_position={position}")
+}
+
+/// Figures with evidence, saved as the API answers them, verify offline (`partyedu verify
+/// --figure`, no database anywhere) against an export and a checkpoint: coverage (whole, paged,
+/// the running year), a gap list, the headlines and a member's history. One figure changed in
+/// the file is reported where it differs, with what the records give; an export with one
+/// event removed fails the checkpoint check before any figure is recomputed.
+#[partyedu_testkit::db_test(migrations = false)]
+async fn an_exported_figure_verifies_offline(pool: PgPool) {
+    let url = partyedu_testkit::database_url(&pool);
+    let data = scratch_dir("audit-figure");
+    let server = serve(&url, &data);
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+        token: new_token(&url, &data, "auditor", "inspector"),
+    };
+    let recorder = Client {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+        token: new_token(&url, &data, "admin", "office"),
+    };
+    // The oracle's hand-checked scenarios: voids, an amendment and its void, transfers, leaving
+    // and re-enrolment, roles, frail members, the online cap, a year boundary, lectures.
+    let mut last = 0;
+    for (_, records) in oracle::scenarios::all() {
+        let body = oracle::scenarios::as_post_events(&records);
+        let stored = recorder
+            .post(body["events"].as_array().unwrap().clone())
+            .await;
+        last = stored["events"].as_array().unwrap().last().unwrap()["position"]
+            .as_i64()
+            .unwrap();
+    }
+    let running_year = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y")
+        .to_string();
+    let figures = [
+        ("coverage", "/api/v1/coverage?year=2024".to_owned()),
+        (
+            "coverage-page",
+            "/api/v1/coverage?year=2024&org=b-SD&offset=2&limit=9".to_owned(),
+        ),
+        (
+            "coverage-reach-all",
+            "/api/v1/coverage?year=2024&rules=reach-all".to_owned(),
+        ),
+        (
+            "coverage-running",
+            format!("/api/v1/coverage?year={running_year}&org=d-SD"),
+        ),
+        (
+            "noncompliant",
+            "/api/v1/coverage/members?year=2024&status=noncompliant".to_owned(),
+        ),
+        (
+            "headlines",
+            "/api/v1/headlines?year=2024&org=f-SD".to_owned(),
+        ),
+        ("history", "/api/v1/members/b-M3/history".to_owned()),
+        (
+            "history-2024",
+            "/api/v1/members/d-M3/history?year=2024".to_owned(),
+        ),
+    ];
+    let files = scratch_dir("audit-figure-files");
+    let mut saved = Vec::new();
+    for (name, path) in &figures {
+        let answer = client.get(&with_evidence(path, last)).await;
+        let evidence = &answer["evidence"];
+        assert_eq!(evidence["format"], "partyedu-figure-evidence/1", "{name}");
+        assert!(
+            evidence["checkpoint"]
+                .as_str()
+                .unwrap()
+                .contains("partyedu/e2e"),
+            "{name}: {evidence}"
+        );
+        assert!(
+            answer["as_of"]["position"].as_i64().unwrap() >= last,
+            "{name}"
+        );
+        let file = files.join(format!("{name}.json"));
+        std::fs::write(&file, serde_json::to_string_pretty(&answer).unwrap()).unwrap();
+        saved.push((*name, file, answer));
+    }
+    // A coverage row names the members it counts, and each of them their events.
+    let coverage = &saved[0].2;
+    let row = coverage["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["org_id"] == "b-SD" && r["group"] == "all")
+        .unwrap();
+    assert_eq!(row["in_scope"], 3, "{row}");
+    assert_eq!(row["evidence"]["in_scope"], json!(["b-M1", "b-M2", "b-M3"]));
+    assert_eq!(row["evidence"]["reached"], json!(["b-M1", "b-M2"]));
+    let m1 = &coverage["evidence"]["members"]["b-M1"];
+    assert_eq!(m1["registry"].as_array().unwrap().len(), 1, "{m1}");
+    assert_eq!(m1["credited"].as_array().unwrap().len(), 1, "{m1}");
+    // Statistics without evidence say so.
+    let response = client
+        .http
+        .get(format!(
+            "{}/api/v1/lectures/tallies?year=2024&evidence=true",
+            client.base
+        ))
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let export = files.join("export.ndjson");
+    std::fs::write(&export, cli(&url, &data, &["export"])).unwrap();
+    let checkpoint = files.join("checkpoint.txt");
+    std::fs::write(
+        &checkpoint,
+        client.text("/api/v1/audit/checkpoints?latest=true").await,
+    )
+    .unwrap();
+    let key = files.join("key.txt");
+    std::fs::write(&key, client.text("/api/v1/audit/key").await).unwrap();
+    drop(server);
+
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let offline = |figure: &Path, export: &Path| {
+        let output = verify_without_database(
+            &data,
+            &[
+                "--figure",
+                &path(figure),
+                "--file",
+                &path(export),
+                "--checkpoint",
+                &path(&checkpoint),
+                "--public-key",
+                &path(&key),
+            ],
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    for (name, file, _) in &saved {
+        let (ok, text) = offline(file, &export);
+        assert!(ok, "{name}: {text}");
+        assert!(text.contains("the figure verifies"), "{name}: {text}");
+    }
+
+    // One figure changed: b-SD's `all` row reached 2 → 3.
+    let mut changed = coverage.clone();
+    let index = changed["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["org_id"] == "b-SD" && r["group"] == "all")
+        .unwrap();
+    changed["rows"][index]["reached"] = json!(3);
+    let changed_file = files.join("changed.json");
+    std::fs::write(&changed_file, changed.to_string()).unwrap();
+    let (ok, text) = offline(&changed_file, &export);
+    assert!(!ok, "{text}");
+    let expected = format!(
+        "rows[{index}] (org b-SD, group all).reached: the records give 2, the figure says 3"
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains("1 of "), "exactly one value differs: {text}");
+
+    // A member dropped from a row's evidence is named.
+    let mut dropped = coverage.clone();
+    dropped["rows"][index]["evidence"]["reached"] = json!(["b-M1"]);
+    std::fs::write(&changed_file, dropped.to_string()).unwrap();
+    let (ok, text) = offline(&changed_file, &export);
+    assert!(!ok);
+    assert!(text.contains("missing from the figure: b-M2"), "{text}");
+
+    // One event removed from the export: the checkpoint check fails, no figure is recomputed.
+    let exported = std::fs::read_to_string(&export).unwrap();
+    let mut shorter: Vec<&str> = exported.lines().collect();
+    shorter.remove(7);
+    let shorter_file = files.join("shorter.ndjson");
+    std::fs::write(&shorter_file, shorter.join("\n") + "\n").unwrap();
+    let (ok, text) = offline(&saved[0].1, &shorter_file);
+    assert!(!ok, "{text}");
+    assert!(text.contains("does not verify"), "{text}");
+    assert!(!text.contains("the figure verifies"), "{text}");
+    assert!(!text.contains("differs:"), "{text}");
+
+    std::fs::remove_dir_all(&data).ok();
+    std::fs::remove_dir_all(&files).ok();
 }
