@@ -13,7 +13,7 @@ use super::{Choice, Ctx, Link, OrPage, PageError, Table, View, basis, enc, respo
 use crate::AppState;
 use crate::auth::Role as TokenRole;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -434,7 +434,26 @@ pub(crate) struct FieldView {
     pub errors: Vec<String>,
     /// For the first member list of a form with org choices: branches to add the members of.
     pub picker: Vec<Choice>,
+    /// For the first member list: a search of the caller's members to tick and add.
+    pub search: Option<MemberSearch>,
 }
+
+/// A member search (a GET of the form as filled, `member_q`): the enrolled members of the
+/// caller's scope whose id or name holds the text, each a check box (`pick_member`) that adds
+/// the member to the list — by "Add the ticked members" (the form re-opened as filled) or by
+/// submitting the form itself. Server-rendered: no script.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MemberSearch {
+    pub query: String,
+    pub matches: Vec<Choice>,
+    /// Whether a search was made (so that "no member matches" can be said).
+    pub searched: bool,
+    /// More members match than are shown.
+    pub more: bool,
+}
+
+/// Members a search shows at most.
+const SEARCH_LIMIT: usize = 50;
 
 /// A page context for recording: recorders and admins only (others get 403).
 pub(crate) struct RecordCtx(pub Ctx);
@@ -590,6 +609,7 @@ fn form_view(
                 } else {
                     Vec::new()
                 },
+                search: (first_list == Some(f.name)).then(MemberSearch::default),
             }
         })
         .collect();
@@ -632,37 +652,98 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     RecordCtx(ctx): RecordCtx,
     Path(slug): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Page {
     let spec = spec(&slug).ok_or_else(|| PageError::new(ctx.lang, StatusCode::NOT_FOUND))?;
     let orgs = org_choices(&state, &ctx).await?;
-    let mut values: BTreeMap<String, Vec<String>> = ctx
-        .params
-        .iter()
-        .map(|(k, v)| (k.clone(), vec![v.clone()]))
-        .collect();
-    // "Add the branch's members" (a GET of the form as filled): the branch's members today
-    // are appended, by id, to the first member list.
+    // Every value of a repeated parameter (check boxes), as a post reads them.
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in super::serde_urlencoded_pairs(query.as_deref().unwrap_or("")) {
+        values.entry(k).or_default().push(v);
+    }
+    let list = spec.fields.iter().find(|f| matches!(f.kind, Kind::Members));
+    // "Add the branch's members" (a GET of the form as filled, its button `do=fill`): the
+    // branch's members today are appended, by id, to the first member list.
     if let Some(branch) = ctx
         .param("fill_branch")
         .filter(|b| orgs.iter().any(|(id, _)| id == b))
-        && let Some(list) = spec.fields.iter().find(|f| matches!(f.kind, Kind::Members))
+        .filter(|_| ctx.param("do").is_none_or(|d| d == "fill"))
+        && let Some(list) = list
     {
         let ids = branch_members(&state, &ctx, branch).await?;
-        let entry = values.entry(list.name.to_owned()).or_default();
-        let mut text = entry.first().cloned().unwrap_or_default();
-        for id in ids {
-            if !split(&text).contains(&id) {
-                if !text.trim().is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(&id);
-            }
-        }
-        *entry = vec![text];
+        add_members(&mut values, list.name, ids);
+    }
+    // "Add the ticked members" of a search.
+    if let Some(list) = list {
+        let picked = values.remove("pick_member").unwrap_or_default();
+        add_members(&mut values, list.name, picked);
+    }
+    let mut form = form_view(&ctx, spec, &values, &orgs, None);
+    if let Some(query) = ctx
+        .param("member_q")
+        .filter(|_| ctx.param("do") != Some("pick"))
+    {
+        search(&state, &ctx, &mut form, query).await?;
     }
     let mut view = View::new(&ctx, "page.record");
-    view.forms.push(form_view(&ctx, spec, &values, &orgs, None));
+    view.forms.push(form);
     respond(&ctx, view)
+}
+
+/// Shows on `form` the members of the caller's scope matching `query`, but those listed.
+async fn search(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &mut FormView,
+    query: &str,
+) -> Result<(), PageError> {
+    let Some(field) = form.fields.iter_mut().find(|f| f.search.is_some()) else {
+        return Ok(());
+    };
+    let found = state
+        .recorder
+        .find_members(query, ctx.caller.scope.as_ref(), SEARCH_LIMIT + 1)
+        .await
+        .map_err(crate::recording::record_error)
+        .page(ctx)?;
+    let listed = split(&field.value);
+    let mut matches: Vec<Choice> = found
+        .into_iter()
+        .filter(|(id, name, _)| !listed.contains(id) && !listed.contains(name))
+        .map(|(id, name, branch)| Choice {
+            label: format!("{name} ({id}) · {branch}"),
+            value: id,
+            selected: false,
+        })
+        .collect();
+    let more = matches.len() > SEARCH_LIMIT;
+    matches.truncate(SEARCH_LIMIT);
+    field.search = Some(MemberSearch {
+        query: query.to_owned(),
+        matches,
+        searched: true,
+        more,
+    });
+    Ok(())
+}
+
+/// Appends `ids` not listed yet to member list `list` (one a line).
+fn add_members(
+    values: &mut BTreeMap<String, Vec<String>>,
+    list: &str,
+    ids: impl IntoIterator<Item = String>,
+) {
+    let entry = values.entry(list.to_owned()).or_default();
+    let mut text = entry.first().cloned().unwrap_or_default();
+    for id in ids {
+        if !split(&text).contains(&id) {
+            if !text.trim().is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&id);
+        }
+    }
+    *entry = vec![text];
 }
 
 /// The form of a correction on a record's page (void; for a class, amend attendance).
@@ -733,12 +814,31 @@ pub(crate) async fn submit(
         .filter(|k| (1..=100).contains(&k.len()))
         .cloned()
         .ok_or_else(|| PageError::bad_request(lang))?;
+    // Members ticked in a search and submitted without "Add the ticked members" are added.
+    if let Some(list) = spec.fields.iter().find(|f| matches!(f.kind, Kind::Members)) {
+        let picked = values.remove("pick_member").unwrap_or_default();
+        add_members(&mut values, list.name, picked);
+    }
     let orgs = if spec.fields.iter().any(|f| matches!(f.kind, Kind::Org)) {
         org_choices(&state, &ctx).await?
     } else {
         Vec::new()
     };
     let mut form = form_view(&ctx, spec, &values, &orgs, Some(key.clone()));
+    // Enter in the member search (or Submit with a search typed and not run) posts the form:
+    // it searches, storing nothing, the entries and the key kept.
+    if let Some(query) = values
+        .get("member_q")
+        .and_then(|q| q.first())
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty())
+    {
+        search(&state, &ctx, &mut form, query).await?;
+        let mut view = View::new(&ctx, "page.record");
+        view.notes.push(ctx.t("rec.searched").to_owned());
+        view.forms.push(form);
+        return respond(&ctx, view);
+    }
     let roster = state
         .recorder
         .roster()

@@ -672,6 +672,22 @@ pub const ZH: &[(&str, &str)] = &[
     ),
     ("rec.pick_branch", "按支部选人"),
     ("rec.add_branch", "加入该支部全部党员"),
+    ("rec.search_member", "查找党员（姓名或编号）"),
+    ("rec.search", "查找"),
+    (
+        "rec.matches",
+        "与“{q}”相符的党员：勾选后按“加入勾选的党员”，或直接提交",
+    ),
+    (
+        "rec.no_match",
+        "本账号范围内没有姓名或编号含“{q}”的在册党员。",
+    ),
+    ("rec.more_matches", "只列出前 50 名，请输入更多字缩小范围。"),
+    ("rec.add_ticked", "加入勾选的党员"),
+    (
+        "rec.searched",
+        "已按填写的查找内容列出党员，尚未保存；核对后请按“提交”。",
+    ),
 ];
 
 /// English.
@@ -1118,6 +1134,25 @@ pub const EN: &[(&str, &str)] = &[
     ),
     ("rec.pick_branch", "Pick by branch"),
     ("rec.add_branch", "Add the branch's members"),
+    ("rec.search_member", "Find a member (name or id)"),
+    ("rec.search", "Find"),
+    (
+        "rec.matches",
+        "Members matching “{q}”: tick them and press “Add the ticked members”, or submit",
+    ),
+    (
+        "rec.no_match",
+        "No enrolled member within this token's scope has a name or id containing “{q}”.",
+    ),
+    (
+        "rec.more_matches",
+        "Only the first 50 are listed; type more to narrow the search.",
+    ),
+    ("rec.add_ticked", "Add the ticked members"),
+    (
+        "rec.searched",
+        "Members found for what you typed in the search; nothing was stored. Check, then press Submit.",
+    ),
 ];
 
 #[cfg(test)]

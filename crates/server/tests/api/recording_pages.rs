@@ -1107,3 +1107,87 @@ async fn a_scoped_recorder_uploads_for_its_subtree_and_rows_outside_are_refused_
     );
     assert_eq!(api.event_count().await, before + 2);
 }
+
+/// The members a page offers to tick (the values of its `pick_member` check boxes).
+fn offered(html: &str) -> Vec<String> {
+    html.split(r#"name="pick_member" value=""#)
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// The text of member list `name` on a page.
+fn member_list(html: &str, name: &str) -> String {
+    html.split(&format!(r#"name="{name}""#))
+        .nth(1)
+        .and_then(|s| s.split_once('>'))
+        .map(|(_, s)| s.split("</textarea>").next().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn attendees_are_found_by_name_or_id_within_the_scope_without_script(pool: PgPool) {
+    let api = seeded(pool).await;
+    let before = api.event_count().await;
+    // By a part of the name: every enrolled member of the caller's scope, to tick.
+    let html = page(&api, "admin", "/record/class?member_q=党员M&do=search")
+        .await
+        .text();
+    assert_eq!(offered(&html), ["MA1", "MA2", "MB1"], "{html}");
+    assert!(html.contains(r#"name="member_q""#) && !html.contains("<script"));
+    let html = page(&api, "recorder-ca", "/record/class?member_q=党员&do=search")
+        .await
+        .text();
+    assert_eq!(offered(&html), ["MA1", "MA2"], "{html}");
+    // By a part of the id, ignoring case; those listed already are not offered again; the
+    // branch picker's value does not add its branch unless its own button was pressed.
+    let html = page(
+        &api,
+        "recorder-ca",
+        "/record/class?attendee_ids=MA1&member_q=ma&do=search&fill_branch=GA",
+    )
+    .await
+    .text();
+    assert_eq!(offered(&html), ["MA2"], "{html}");
+    assert_eq!(member_list(&html, "attendee_ids"), "MA1");
+    let html = page(&api, "admin", "/record/class?member_q=无此人&do=search")
+        .await
+        .text();
+    assert!(offered(&html).is_empty());
+    assert!(html.contains("没有姓名或编号含“无此人”"), "{html}");
+    // Ticked and added: appended to the list, one a line.
+    let html = page(
+        &api,
+        "recorder-ca",
+        "/record/class?title=T&attendee_ids=MA1&pick_member=MA2&pick_member=MA1&member_q=ma&do=pick",
+    )
+    .await
+    .text();
+    assert_eq!(member_list(&html, "attendee_ids"), "MA1\nMA2");
+    assert!(offered(&html).is_empty() && html.contains(r#"value="T""#));
+    // Enter in the search field posts the form: it searches and stores nothing, keeping the
+    // key and the entries.
+    let key = form_key(&page(&api, "admin", "/record/class").await.text());
+    let mut fields = class_fields(&key, "2", "CA", "MA1");
+    fields.push(("member_q", "党员MB"));
+    let reply = post_form(&api, "admin", "/record/class", &fields).await;
+    let html = reply.text();
+    assert_eq!(reply.status, StatusCode::OK, "{html}");
+    assert!(html.contains("尚未保存"), "{html}");
+    assert_eq!(
+        (offered(&html), form_key(&html)),
+        (vec!["MB1".to_owned()], key.clone())
+    );
+    assert_eq!(api.event_count().await, before);
+    // Ticked and submitted at once: recorded with the ticked member.
+    fields.pop();
+    fields.push(("pick_member", "MB1"));
+    let reply = post_form(&api, "admin", "/record/class", &fields).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let (_, body) = api.get("admin", "/api/v1/streams/class:C-FORM-1").await;
+    assert_eq!(
+        body["events"][0]["data"]["attendee_ids"],
+        serde_json::json!(["MA1", "MB1"]),
+        "{body}"
+    );
+}
