@@ -10,20 +10,31 @@ use serde_json::{Value, json};
 use sqlx::{Acquire, PgConnection, Postgres, Row};
 use std::collections::BTreeMap;
 
+/// A participation kind a ledger follows; spelled into its query, so that the planner can
+/// use the partial index of these kinds (a bound parameter would hide it from a generic plan).
+#[derive(Clone, Copy)]
+enum Followed {
+    HomeVisit,
+    MobileContact,
+}
+
 /// The latest valid, non-voided record of `kind` per member on or before the reference date.
 async fn last_record_dates(
     conn: &mut PgConnection,
     scope: &Scope,
-    kind: &str,
+    kind: Followed,
 ) -> sqlx::Result<BTreeMap<String, NaiveDate>> {
-    sqlx::query(
+    let kind = match kind {
+        Followed::HomeVisit => "home_visit",
+        Followed::MobileContact => "mobile_contact",
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT member_id, max(occurred_on) AS last FROM rm_participations \
-         WHERE generation = $1 AND kind = $2 AND occurred_on <= $3 AND from_pos <= $4 \
-           AND (to_pos IS NULL OR to_pos > $4) AND (voided_pos IS NULL OR voided_pos > $4) \
-         GROUP BY member_id",
-    )
+         WHERE generation = $1 AND kind = '{kind}' AND occurred_on <= $2 AND from_pos <= $3 \
+           AND (to_pos IS NULL OR to_pos > $3) AND (voided_pos IS NULL OR voided_pos > $3) \
+         GROUP BY member_id"
+    )))
     .bind(scope.generation)
-    .bind(kind)
     .bind(scope.reference_date)
     .bind(scope.as_of)
     .fetch_all(&mut *conn)
@@ -61,8 +72,8 @@ pub async fn frail_visits_on(
     scope: &Scope,
     rules: &RuleSet,
 ) -> sqlx::Result<Vec<FrailVisit>> {
-    let facts = YearFacts::load(&mut *conn, scope, None).await?;
-    let last = last_record_dates(&mut *conn, scope, "home_visit").await?;
+    let facts = YearFacts::load_registry(&mut *conn, scope).await?;
+    let last = last_record_dates(&mut *conn, scope, Followed::HomeVisit).await?;
     let threshold = i64::from(rules.rules.ledgers.frail_visit_overdue_days);
     Ok(facts
         .population
@@ -113,8 +124,8 @@ pub async fn mobile_contacts_on(
     scope: &Scope,
     rules: &RuleSet,
 ) -> sqlx::Result<Vec<MobileContact>> {
-    let facts = YearFacts::load(&mut *conn, scope, None).await?;
-    let last = last_record_dates(&mut *conn, scope, "mobile_contact").await?;
+    let facts = YearFacts::load_registry(&mut *conn, scope).await?;
+    let last = last_record_dates(&mut *conn, scope, Followed::MobileContact).await?;
     let away: BTreeMap<String, (NaiveDate, String)> = sqlx::query(
         "SELECT DISTINCT ON (member_id) member_id, since, destination FROM rm_mobility \
          WHERE generation = $1 AND position <= $2 AND since <= $3 \

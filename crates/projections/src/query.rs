@@ -258,6 +258,24 @@ impl YearFacts {
         scope: &Scope,
         members: Option<&[String]>,
     ) -> sqlx::Result<Self> {
+        Self::load_with(conn, scope, members, true).await
+    }
+
+    /// The org tree, the population and names only (no roles, no participations): what the
+    /// ledgers need of the registry.
+    pub(crate) async fn load_registry(
+        conn: &mut PgConnection,
+        scope: &Scope,
+    ) -> sqlx::Result<Self> {
+        Self::load_with(conn, scope, None, false).await
+    }
+
+    async fn load_with(
+        conn: &mut PgConnection,
+        scope: &Scope,
+        members: Option<&[String]>,
+        activity: bool,
+    ) -> sqlx::Result<Self> {
         let g = scope.generation;
         let p = scope.as_of;
         let orgs = OrgTree::load(&mut *conn, g, p).await?;
@@ -298,6 +316,15 @@ impl YearFacts {
         .iter()
         .map(|r| Ok((r.try_get("member_id")?, r.try_get("name")?)))
         .collect::<sqlx::Result<_>>()?;
+        if !activity {
+            return Ok(Self {
+                orgs,
+                population,
+                names,
+                roles: Vec::new(),
+                participations: Vec::new(),
+            });
+        }
         let roles = load_roles(&mut *conn, g, p, members).await?;
         let participations = sqlx::query(
             "SELECT member_id, kind, hours_centi, form, home_study, \
@@ -683,13 +710,20 @@ pub async fn lecture_tallies_on(conn: &mut PgConnection, scope: &Scope) -> sqlx:
     .iter()
     .map(|r| Ok((r.try_get("record_id")?, r.try_get("member_id")?)))
     .collect::<sqlx::Result<_>>()?;
+    let mut attendees_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (record, member) in &attendance {
+        attendees_of.entry(record).or_default().push(member);
+    }
     let roles = load_roles(&mut *conn, g, p, None).await?;
+    let speaker_ids: Vec<&str> = lectures.iter().map(|l| l.1.as_str()).collect();
     let names: BTreeMap<String, String> = sqlx::query(
         "SELECT DISTINCT ON (member_id) member_id, name FROM rm_member_names \
-         WHERE generation = $1 AND position <= $2 ORDER BY member_id, position DESC",
+         WHERE generation = $1 AND position <= $2 AND member_id = ANY($3) \
+         ORDER BY member_id, position DESC",
     )
     .bind(g)
     .bind(p)
+    .bind(&speaker_ids)
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -722,10 +756,11 @@ pub async fn lecture_tallies_on(conn: &mut PgConnection, scope: &Scope) -> sqlx:
         acc.hours += centi;
         acc.roles.extend(held.iter().map(|r| r.role.clone()));
         acc.attendees.extend(
-            attendance
-                .iter()
-                .filter(|(record, _)| record == lecture_id)
-                .map(|(_, member)| member.clone()),
+            attendees_of
+                .get(lecture_id.as_str())
+                .into_iter()
+                .flatten()
+                .map(|member| (*member).to_owned()),
         );
     }
     let missing: BTreeSet<String> = roles

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Members added to a view per build step.
-const BUILD_CHUNK: i64 = 2_000;
+const BUILD_CHUNK: i64 = 500;
 /// Closed versions are kept while the checkpoint that closed them is younger than this:
 /// longer than any request may run (the server's limit is 30 s); a request as of an older
 /// position answers from the facts. (Positions are sparse, so the window is one of time.)

@@ -69,7 +69,10 @@ CREATE UNIQUE INDEX rm_coverage_current ON rm_coverage
 CREATE INDEX rm_coverage_view ON rm_coverage (generation, rules_hash, year, reference_date);
 CREATE INDEX rm_coverage_closed ON rm_coverage (generation, to_pos) WHERE to_pos IS NOT NULL;
 
--- A class's attendees, counted per class by the class register (without it the register
--- scanned every participation once per class).
-CREATE INDEX rm_participations_class ON rm_participations (generation, record_id)
-    WHERE kind = 'class';
+-- A class's or a lecture's attendees, counted per record by the class register and the
+-- lecture tallies (without it each scanned every participation), and the home visits and
+-- contacts of the frail and mobile ledgers: rare kinds, so small partial indexes.
+CREATE INDEX rm_participations_record ON rm_participations (generation, record_id)
+    WHERE kind IN ('class', 'party_lecture');
+CREATE INDEX rm_participations_ledger ON rm_participations (generation, kind, member_id)
+    WHERE kind IN ('home_visit', 'mobile_contact');
