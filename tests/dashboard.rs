@@ -504,10 +504,16 @@ async fn recording_a_class_in_headless_chromium(pool: PgPool) {
         .unwrap();
     assert_eq!(stored.status(), 201);
     let before = event_count(&pool).await;
+    // The form's organisers and branches come from the read models: read them at the log's
+    // head, as a page opened after recording does.
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
 
     let (_driver, client, shots) = session(&chromedriver, &chromium).await;
     client
-        .goto(&format!("{base}/record/class?lang=en"))
+        .goto(&format!("{base}/record/class?lang=en&min_position={head}"))
         .await
         .unwrap();
     client
@@ -528,6 +534,64 @@ async fn recording_a_class_in_headless_chromium(pool: PgPool) {
     labelled(&client, "/record/class").await;
     shoot(&client, &shots, "record-class").await;
     let pasted = names.join("\n");
+
+    // Attendees found without script: a search typed and run, two of its matches ticked and
+    // added to the list; Enter in the search field searches too, storing nothing.
+    let attendees = "return document.querySelector('[name=attendee_ids]').value;";
+    client
+        .find(Locator::Css("input[name=member_q]"))
+        .await
+        .unwrap()
+        .send_keys("学员0")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("button[name=do][value=search]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "fieldset.matches").await;
+    let ticks = client
+        .find_all(Locator::Css("input[name=pick_member]"))
+        .await
+        .unwrap();
+    assert_eq!(ticks.len(), 9, "学员01…09");
+    ticks[0].clone().click().await.unwrap();
+    ticks[1].clone().click().await.unwrap();
+    client
+        .find(Locator::Css("button[name=do][value=pick]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut listed = json!("");
+    for _ in 0..100 {
+        listed = client.execute(attendees, vec![]).await.unwrap();
+        if listed != json!("") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed, json!("MN01\nMN02"));
+    client
+        .find(Locator::Css("input[name=member_q]"))
+        .await
+        .unwrap()
+        .send_keys("学员3\u{E007}")
+        .await
+        .unwrap();
+    wait_for(&client, "fieldset.matches").await;
+    let ticks = client
+        .find_all(Locator::Css("input[name=pick_member]"))
+        .await
+        .unwrap();
+    assert_eq!(ticks.len(), 1, "学员30");
+    assert_eq!(client.execute(attendees, vec![]).await.unwrap(), listed);
+    shoot(&client, &shots, "record-class-search").await;
+    assert_eq!(event_count(&pool).await, before);
 
     // A bad value: shown at its field, in the page's language; nothing stored.
     submit_class(&client, "0", &pasted, 1).await;
