@@ -161,11 +161,12 @@ impl Projector {
         self
     }
 
-    /// Whether the wanted views may have changed (a new day) or a build may be pending.
+    /// Whether the wanted views may have changed (a new day) or old versions wait to be
+    /// pruned.
     fn views_due(&self) -> bool {
         self.materialiser
             .as_ref()
-            .is_some_and(Materialiser::needs_sync)
+            .is_some_and(|m| m.needs_sync() || m.prune_due())
     }
 
     /// One step of keeping the views: registers and drops views as the day asks, then adds a
@@ -182,6 +183,9 @@ impl Projector {
         }
         let worked = materialiser
             .build_step(&mut tx, self.generation, self.position)
+            .await?;
+        materialiser
+            .prune_behind(&mut tx, self.generation, self.position)
             .await?;
         tx.commit().await?;
         Ok(worked)

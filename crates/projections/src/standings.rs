@@ -100,6 +100,44 @@ impl Materialiser {
         self.synced_on != Some(self.today())
     }
 
+    /// Whether versions closed more than [`KEEP`] ago wait to be pruned.
+    pub(crate) fn prune_due(&self) -> bool {
+        self.checkpoints.len() > 1
+            && self
+                .checkpoints
+                .front()
+                .is_some_and(|(at, _)| at.elapsed() > KEEP)
+    }
+
+    /// Notes that the views stand at `position` now, and deletes the versions closed before
+    /// the checkpoint of [`KEEP`] ago.
+    pub(crate) async fn prune_behind(
+        &mut self,
+        conn: &mut PgConnection,
+        generation: i32,
+        position: i64,
+    ) -> sqlx::Result<()> {
+        let now = Instant::now();
+        if self.checkpoints.back().is_none_or(|(_, p)| *p != position) {
+            self.checkpoints.push_back((now, position));
+        }
+        let mut below = None;
+        while let Some((at, old)) = self.checkpoints.front().copied()
+            && now.duration_since(at) > KEEP
+        {
+            below = Some(old);
+            if self.checkpoints.len() == 1 {
+                // The newest stays: the next prune needs a point to start from.
+                break;
+            }
+            self.checkpoints.pop_front();
+        }
+        if let Some(below) = below {
+            prune(&mut *conn, generation, below).await?;
+        }
+        Ok(())
+    }
+
     /// Registers the wanted views of `generation` that are missing and drops the others (a
     /// past reference date, a rule set no longer loaded), in the caller's transaction.
     pub(crate) async fn sync(
@@ -229,19 +267,7 @@ impl Materialiser {
                 }
             }
         }
-        let now = Instant::now();
-        self.checkpoints.push_back((now, position));
-        let mut below = None;
-        while let Some((at, old)) = self.checkpoints.front().copied()
-            && now.duration_since(at) > KEEP
-        {
-            below = Some(old);
-            self.checkpoints.pop_front();
-        }
-        if let Some(below) = below {
-            prune(&mut *conn, generation, below).await?;
-        }
-        Ok(())
+        self.prune_behind(&mut *conn, generation, position).await
     }
 
     /// Adds the next chunk of members to the first view not built (and to every view of the
