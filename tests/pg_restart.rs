@@ -54,7 +54,7 @@ impl Outcomes {
         match error_shape(&parsed) {
             Some(code)
                 if code == "unavailable"
-                    && !retry_after.is_some_and(|s| s.parse::<u32>().is_ok()) =>
+                    && retry_after.is_none_or(|s| s.parse::<u32>().is_err()) =>
             {
                 self.unclean
                     .push(format!("{status} {code} without Retry-After: {text}"))
