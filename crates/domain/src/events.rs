@@ -47,7 +47,13 @@ event_data! {
         pub joined_on: Date,
         /// When the member came onto these rolls: the start of the first enrolment interval.
         pub enrolled_on: Date,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// From 1900 to this year.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::values::whole::option_u16"
+        )]
+        #[schemars(range(min = 1900))]
         pub birth_year: Option<u16>,
         pub employment: Employment,
         pub frail: bool,
@@ -151,7 +157,13 @@ event_data! {
         pub member_id: Id,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub name: Option<Text>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// From 1900 to this year.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::values::whole::option_u16"
+        )]
+        #[schemars(range(min = 1900))]
         pub birth_year: Option<u16>,
         pub reason: Text,
     }
@@ -172,8 +184,10 @@ event_data! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub venue_id: Option<Id>,
         pub starts_at: Timestamp,
+        #[serde(deserialize_with = "crate::values::whole::non_zero_u32")]
         pub duration_minutes: NonZeroU32,
         /// Credited study hours, more than 0.
+        #[schemars(extend("exclusiveMinimum" = 0))]
         pub study_hours: StudyHours,
         pub lecturer_ids: UniqueList<Id>,
         pub attendee_ids: UniqueList<Id>,
@@ -197,8 +211,10 @@ event_data! {
         pub title: Text,
         pub audience_org_id: Id,
         pub given_at: Timestamp,
+        #[serde(deserialize_with = "crate::values::whole::non_zero_u32")]
         pub duration_minutes: NonZeroU32,
         /// Credited study hours, more than 0.
+        #[schemars(extend("exclusiveMinimum" = 0))]
         pub study_hours: StudyHours,
         pub attendee_ids: UniqueList<Id>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

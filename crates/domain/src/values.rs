@@ -113,6 +113,10 @@ impl FromStr for Text {
         if text.trim().is_empty() {
             return Err(ValueError("must not be blank".into()));
         }
+        // PostgreSQL's text cannot hold U+0000: stored, it would stop the read models at it.
+        if text.contains('\0') {
+            return Err(ValueError("must not contain U+0000".into()));
+        }
         let chars = text.chars().count();
         if chars > Self::MAX_CHARS {
             return Err(ValueError(format!(
@@ -132,18 +136,27 @@ impl fmt::Display for Text {
 
 string_serde!(Text);
 
+/// [`Text`]'s pattern: at least one character that is not Unicode `White_Space`, none U+0000.
+const TEXT_PATTERN: &str = concat!(
+    "^[^\\x00]*",
+    "[^\\x00\\t\\n\\x0B\\f\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+    "[^\\x00]*$"
+);
+
 impl JsonSchema for Text {
     fn schema_name() -> Cow<'static, str> {
         "Text".into()
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // Not blank: some character that is not white space in Unicode's sense (which `trim`
+        // takes; spelled out, as `\s` differs between regex dialects), and none is U+0000.
         json_schema!({
-            "description": "Free text, not blank, at most 2000 characters.",
+            "description": "Free text, not blank, at most 2000 characters, without U+0000.",
             "type": "string",
             "minLength": 1,
             "maxLength": 2000,
-            "pattern": "\\S"
+            "pattern": TEXT_PATTERN
         })
     }
 }
@@ -276,6 +289,80 @@ impl JsonSchema for StudyHours {
             "minimum": 0,
             "maximum": 24
         })
+    }
+}
+
+/// Deserialises an integer field from any JSON number with no fraction, also one written with
+/// it (`60.0`): the API documents such fields as JSON Schema's `integer`, which holds `60.0`
+/// too. A fraction, a negative number or a number past the field's range is refused.
+pub mod whole {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    /// A whole number of at most 2^53 (beyond it a float no longer says which integer).
+    struct Whole(u64);
+
+    impl<'de> Deserialize<'de> for Whole {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct WholeVisitor;
+
+            impl Visitor<'_> for WholeVisitor {
+                type Value = Whole;
+
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a whole number")
+                }
+
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Whole, E> {
+                    Ok(Whole(v))
+                }
+
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Whole, E> {
+                    u64::try_from(v)
+                        .map(Whole)
+                        .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                }
+
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Whole, E> {
+                    if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
+                        Ok(Whole(v as u64))
+                    } else {
+                        Err(E::invalid_type(de::Unexpected::Float(v), &self))
+                    }
+                }
+            }
+
+            deserializer.deserialize_any(WholeVisitor)
+        }
+    }
+
+    /// `#[serde(deserialize_with = "whole::non_zero_u32")]`.
+    pub fn non_zero_u32<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<NonZeroU32, D::Error> {
+        let Whole(v) = Whole::deserialize(deserializer)?;
+        u32::try_from(v)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or_else(|| {
+                de::Error::invalid_value(
+                    de::Unexpected::Unsigned(v),
+                    &"a whole number from 1 to 4294967295",
+                )
+            })
+    }
+
+    /// `#[serde(default, deserialize_with = "whole::option_u16")]`.
+    pub fn option_u16<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+        match Option::<Whole>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(Whole(v)) => u16::try_from(v).map(Some).map_err(|_| {
+                de::Error::invalid_value(
+                    de::Unexpected::Unsigned(v),
+                    &"a whole number from 0 to 65535",
+                )
+            }),
+        }
     }
 }
 
@@ -633,6 +720,55 @@ mod tests {
                 error.contains("study hours") || error.contains("number"),
                 "{input}: {error}"
             );
+        }
+    }
+
+    /// Found by the API fuzzer: a name holding U+0000 was stored, and the read models stopped
+    /// at it (PostgreSQL's text cannot hold it). Blank means Unicode white space only, as the
+    /// schema's pattern spells it out.
+    #[test]
+    fn text_refuses_nul_and_blank() {
+        assert_eq!(
+            "a\0b".parse::<Text>().unwrap_err().to_string(),
+            "must not contain U+0000"
+        );
+        for blank in ["", " ", "\t\n", "\u{3000}", "\u{a0}\u{2028}", "\u{85}"] {
+            assert!(blank.parse::<Text>().is_err(), "{blank:?}");
+        }
+        for text in ["党课", " a ", "\u{1c}", "\u{feff}", "x\ny"] {
+            assert!(text.parse::<Text>().is_ok(), "{text:?}");
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Whole {
+        #[serde(deserialize_with = "whole::non_zero_u32")]
+        minutes: std::num::NonZeroU32,
+        #[serde(default, deserialize_with = "whole::option_u16")]
+        year: Option<u16>,
+    }
+
+    /// JSON Schema's `integer`, as the API documents these fields, holds `60.0`: the fuzzer sent
+    /// it, and it is taken as 60. A fraction or a value out of range is refused.
+    #[test]
+    fn integer_fields_take_whole_numbers_also_written_with_a_fraction() {
+        let read =
+            |v: serde_json::Value| serde_json::from_value::<Whole>(v).map_err(|e| e.to_string());
+        let whole = read(json!({"minutes": 60.0, "year": 1950.0})).unwrap();
+        assert_eq!((whole.minutes.get(), whole.year), (60, Some(1950)));
+        let whole = read(json!({"minutes": 45, "year": null})).unwrap();
+        assert_eq!((whole.minutes.get(), whole.year), (45, None));
+        assert_eq!(read(json!({"minutes": 1})).unwrap().year, None);
+        for bad in [
+            json!({"minutes": 0}),
+            json!({"minutes": 1.5}),
+            json!({"minutes": -1}),
+            json!({"minutes": 4294967296u64}),
+            json!({"minutes": "60"}),
+            json!({"minutes": 1, "year": 65536}),
+            json!({"minutes": 1, "year": 1950.5}),
+        ] {
+            assert!(read(bad.clone()).is_err(), "{bad}");
         }
     }
 
