@@ -537,6 +537,26 @@ fn render_api(doc: &Value) -> String {
             if !in_path.is_empty() {
                 writeln!(sections, "- Path parameters: {}", in_path.join(", ")).unwrap();
             }
+            let in_header: Vec<String> = parameters
+                .iter()
+                .filter(|p| p["in"] == "header")
+                .map(|p| {
+                    format!(
+                        "`{}` ({}, {}): {}",
+                        p["name"].as_str().unwrap_or("?"),
+                        renderer.type_of(&p["schema"]),
+                        if p["required"] == Value::Bool(true) {
+                            "required"
+                        } else {
+                            "optional"
+                        },
+                        p["description"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            if !in_header.is_empty() {
+                writeln!(sections, "- Headers: {}", in_header.join(", ")).unwrap();
+            }
             if let Some(body) = operation.get("requestBody") {
                 for (media, content) in body["content"].as_object().into_iter().flatten() {
                     writeln!(
@@ -574,13 +594,20 @@ fn render_api(doc: &Value) -> String {
             writeln!(sections, "- Responses: {}", responses.join("; ")).unwrap();
             let query: Vec<&Value> = parameters.iter().filter(|p| p["in"] == "query").collect();
             if !query.is_empty() {
-                sections.push_str("\n| query parameter | type | description |\n|---|---|---|\n");
+                sections.push_str(
+                    "\n| query parameter | type | presence | description |\n|---|---|---|---|\n",
+                );
                 for p in query {
                     writeln!(
                         sections,
-                        "| `{}` | {} | {} |",
+                        "| `{}` | {} | {} | {} |",
                         p["name"].as_str().unwrap_or("?"),
                         cell(&renderer.type_of(&p["schema"])),
+                        if p["required"] == Value::Bool(true) {
+                            "required"
+                        } else {
+                            "optional"
+                        },
                         cell(p["schema"]["description"].as_str().unwrap_or("")),
                     )
                     .unwrap();

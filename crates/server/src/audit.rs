@@ -307,6 +307,7 @@ pub(crate) struct CheckpointsQuery {
     /// Only checkpoints of more leaves than this (default 0: from the first).
     after: Option<u64>,
     /// At most this many, smallest first (default 100, at most 1000).
+    #[schemars(range(min = 1, max = 1_000))]
     limit: Option<i64>,
     /// `true`: only the latest checkpoint (of the largest size).
     latest: Option<bool>,
@@ -355,8 +356,9 @@ async fn list_checkpoints(
         let latest = partyedu_audit::latest_checkpoint(&state.store).await?;
         (latest.into_iter().collect(), None)
     } else {
-        let found =
-            partyedu_audit::checkpoints(&state.store, query.after.unwrap_or(0), limit).await?;
+        // No tree has more than i64::MAX leaves (sizes are stored as bigint): past that, none.
+        let after = query.after.unwrap_or(0).min(i64::MAX as u64);
+        let found = partyedu_audit::checkpoints(&state.store, after, limit).await?;
         let next = (found.len() as i64 == limit)
             .then(|| found.last().map(|c| c.head.size))
             .flatten();

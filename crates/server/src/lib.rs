@@ -161,6 +161,7 @@ pub fn app(state: AppState) -> Router {
             metrics::count_requests,
         ))
         .with_state(state)
+        .layer(axum::middleware::from_fn(error::error_shape))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 // Spans carry the matched route, not the raw path (ids in paths would explode

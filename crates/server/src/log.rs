@@ -32,11 +32,16 @@ const NDJSON: &str = "application/x-ndjson";
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogQuery {
+    /// Only events after this position (default 0: from the first).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     after: i64,
+    /// At most this many events (default 1000 as JSON, every one as NDJSON).
+    #[schemars(range(min = 1, max = 10_000))]
     limit: Option<i64>,
-    /// Comma-separated event types.
+    /// Comma-separated event types (a type the catalog does not have matches nothing).
     #[serde(rename = "type")]
+    #[schemars(pattern(r"^[^\x00]*$"))]
     types: Option<String>,
 }
 
@@ -87,6 +92,9 @@ async fn read_log(
             "limit",
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
+    }
+    if query.types.as_deref().is_some_and(|t| t.contains('\0')) {
+        return Err(ApiError::invalid_at("type", "must not contain U+0000"));
     }
     let types: Option<Vec<String>> = query
         .types

@@ -173,11 +173,11 @@ fn parse_request(bytes: &[u8], max_events: usize) -> Result<RecordRequest, ApiEr
         )));
     }
     if let Some(key) = &request.idempotency_key
-        && (key.is_empty() || key.len() > MAX_KEY_LEN)
+        && (key.is_empty() || key.chars().count() > MAX_KEY_LEN || key.contains('\0'))
     {
         return Err(ApiError::invalid_at(
             "idempotency_key",
-            format!("must be 1 to {MAX_KEY_LEN} characters"),
+            format!("must be 1 to {MAX_KEY_LEN} characters, none of them U+0000"),
         ));
     }
     Ok(request)

@@ -21,6 +21,8 @@ pub(crate) fn routes() -> Router<AppState> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
+    /// Names are never reused, also after a revocation (`409`).
+    #[schemars(pattern(r"^[A-Za-z0-9._:-]{1,64}$"))]
     name: String,
     role: Role,
     /// An org subtree; absent for the whole subdistrict.
