@@ -563,12 +563,7 @@ async fn write_coverage(
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(|r| {
-        Ok((
-            (r.try_get("org_id")?, r.try_get("grp")?),
-            [r.try_get("in_scope")?, r.try_get("reached")?, r.try_get("compliant")?],
-        ))
-    })
+    .map(count_row)
     .collect::<sqlx::Result<_>>()?;
     let sums: Vec<[i64; 3]> = deltas
         .iter()
@@ -659,16 +654,7 @@ async fn counts(
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(|r| {
-        Ok((
-            (r.try_get("org_id")?, r.try_get("grp")?),
-            [
-                r.try_get("in_scope")?,
-                r.try_get("reached")?,
-                r.try_get("compliant")?,
-            ],
-        ))
-    })
+    .map(count_row)
     .collect()
 }
 
@@ -829,7 +815,7 @@ pub async fn headcount(
 }
 
 /// How far a materialised view is built, for status pages and metrics.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct ViewStatus {
     pub rules_id: String,
     pub rules_hash: String,
@@ -845,25 +831,25 @@ pub async fn views_status(
     db: impl sqlx::PgExecutor<'_>,
     generation: i32,
 ) -> sqlx::Result<Vec<ViewStatus>> {
-    sqlx::query(
+    sqlx::query_as(
         "SELECT rules_id, rules_hash, year, reference_date, members_built, ready_from \
          FROM rm_views WHERE generation = $1 ORDER BY year DESC, rules_id",
     )
     .bind(generation)
     .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(ViewStatus {
-            rules_id: r.try_get("rules_id")?,
-            rules_hash: r.try_get("rules_hash")?,
-            year: r.try_get("year")?,
-            reference_date: r.try_get("reference_date")?,
-            members_built: r.try_get("members_built")?,
-            ready_from: r.try_get("ready_from")?,
-        })
-    })
-    .collect()
+    .await
+}
+
+/// A coverage row as (org unit, group) → [in scope, reached, compliant].
+fn count_row(r: &sqlx::postgres::PgRow) -> sqlx::Result<((String, String), [i64; 3])> {
+    Ok((
+        (r.try_get("org_id")?, r.try_get("grp")?),
+        [
+            r.try_get("in_scope")?,
+            r.try_get("reached")?,
+            r.try_get("compliant")?,
+        ],
+    ))
 }
 
 /// The group names as the statistics spell them.
