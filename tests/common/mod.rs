@@ -67,6 +67,11 @@ impl Server {
         }
     }
 
+    /// The log lines received since the last look, without waiting.
+    pub fn log_lines(&mut self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
     /// Sends SIGTERM and returns whether the process exited successfully.
     pub fn terminate(&mut self) -> bool {
         let status = Command::new("kill")
