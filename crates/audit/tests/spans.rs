@@ -83,17 +83,30 @@ async fn audit_spans_fill_every_field_they_declare(pool: PgPool) {
         .await
         .unwrap();
     let signer = Signer::from_text(&generate_key("partyedu-test").unwrap().0).unwrap();
-    let event_id = store.read_all(0, 1, None).await.unwrap().events[0].event_id;
-
-    let recorder = Recorder::default();
-    let guard = tracing::subscriber::set_default(recorder.clone());
-    // The safe frontier may lag behind other transactions of the cluster for a moment.
+    // Reads stop at the cluster's safe frontier, which other tests' open transactions hold
+    // back for a moment.
+    let mut event_id = None;
     for _ in 0..6_000 {
-        if extend_tree(&store).await.unwrap() >= 3 {
+        if let Some(first) = store.read_all(0, 1, None).await.unwrap().events.first() {
+            event_id = Some(first.event_id);
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let event_id = event_id.expect("the appended events become readable");
+
+    let recorder = Recorder::default();
+    let guard = tracing::subscriber::set_default(recorder.clone());
+    // The safe frontier may lag behind other transactions of the cluster for a moment.
+    let mut size = 0;
+    for _ in 0..6_000 {
+        size = extend_tree(&store).await.unwrap();
+        if size >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(size, 3, "the tree reaches the three events");
     sign_checkpoint(&store, &signer, "partyedu/test")
         .await
         .unwrap();
