@@ -177,13 +177,136 @@ pub struct CellProblem {
     pub cause: Option<Cause>,
 }
 
-/// Why the recording path refused a cell.
+/// Why a cell was refused, for wording it in the page's language.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cause {
     /// The domain's rejection.
     Reason(Reason),
     /// Outside the recorder's scope.
     Scope(ScopeProblem),
+    /// What the sheet itself gets wrong, before anything reaches the recording path.
+    Sheet(SheetProblem),
+}
+
+/// A problem of the sheet itself: its header, a cell that cannot be read as what its column
+/// holds, a name that names no member or several.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SheetProblem {
+    Empty,
+    MissingColumn {
+        zh: &'static str,
+        en: &'static str,
+    },
+    NoClassId,
+    NoMember {
+        text: String,
+    },
+    SharedName {
+        text: String,
+        ids: Vec<String>,
+    },
+    ListedTwice {
+        name: String,
+        id: String,
+        class_id: String,
+    },
+    NotAForm {
+        text: String,
+    },
+    NotATime {
+        text: String,
+    },
+    NotMinutes {
+        text: String,
+        or_hours: bool,
+    },
+    DiffersFromFirst {
+        text: String,
+        row: usize,
+        first: String,
+    },
+    NotADate {
+        text: String,
+    },
+    NotAPlatform {
+        text: String,
+    },
+}
+
+impl SheetProblem {
+    /// The problem in `lang`; English is what the CLI and the API say.
+    pub fn wording(&self, lang: Lang) -> String {
+        use SheetProblem as P;
+        let zh = lang == Lang::Zh;
+        match self {
+            P::Empty if zh => "表格为空：需要一行表头".to_owned(),
+            P::Empty => "the sheet is empty: it needs a header row".to_owned(),
+            P::MissingColumn { zh: z, en } if zh => format!("表头中没有“{z}”（{en}）列"),
+            P::MissingColumn { zh: z, en } => format!("no column `{z}` / `{en}` in the header"),
+            P::NoClassId if zh => "缺少课程编号".to_owned(),
+            P::NoClassId => "the class id is missing".to_owned(),
+            P::NoMember { text } if zh => format!("没有编号或姓名为“{text}”的党员"),
+            P::NoMember { text } => format!("no member has the id or name `{text}`"),
+            P::SharedName { text, ids } if zh => format!(
+                "有 {} 名党员名叫“{text}”（{}）：请填写党员编号",
+                ids.len(),
+                ids.join("、")
+            ),
+            P::SharedName { text, ids } => format!(
+                "`{text}` is the name of {} members ({}): write the member id",
+                ids.len(),
+                ids.join(", ")
+            ),
+            P::ListedTwice { name, id, class_id } if zh => {
+                format!("“{name}”（{id}）在课程 {class_id} 中重复列出")
+            }
+            P::ListedTwice { name, id, class_id } => {
+                format!("`{name}` ({id}) is listed twice for class {class_id}")
+            }
+            P::NotAForm { text } if zh => format!("“{text}”不是一种课程形式"),
+            P::NotAForm { text } => format!("`{text}` is not a class form"),
+            P::NotATime { text } if zh => {
+                format!("“{text}”不是形如 2025-03-05 09:00 的时间")
+            }
+            P::NotATime { text } => format!("`{text}` is not a time like 2025-03-05 09:00"),
+            P::NotMinutes { text, or_hours } if zh => format!(
+                "“{text}”不是整数分钟{}",
+                if *or_hours {
+                    "（或填写学时）"
+                } else {
+                    ""
+                }
+            ),
+            P::NotMinutes { text, or_hours } => format!(
+                "`{text}` is not a whole number of minutes{}",
+                if *or_hours { " (or give hours)" } else { "" }
+            ),
+            P::DiffersFromFirst { text, row, first } if zh => {
+                format!("“{text}”与同一课程第 {row} 行不一致（“{first}”）")
+            }
+            P::DiffersFromFirst { text, row, first } => {
+                format!("`{text}` differs from row {row} of the same class (`{first}`)")
+            }
+            P::NotADate { text } if zh => format!("“{text}”不是形如 2025-03-05 的日期"),
+            P::NotADate { text } => format!("`{text}` is not a date like 2025-03-05"),
+            P::NotAPlatform { text } if zh => {
+                format!("“{text}”不是学习平台（学习强国、灯塔大课堂、山东党员网络学院、其他）")
+            }
+            P::NotAPlatform { text } => {
+                format!("`{text}` is not a platform (学习强国, 灯塔大课堂, 山东党员网络学院, 其他)")
+            }
+        }
+    }
+
+    /// The problem at `row` (1-based) and `column` (a letter, or empty for the whole row).
+    fn at(self, row: usize, column: String) -> CellProblem {
+        CellProblem {
+            row,
+            column,
+            problem: self.wording(Lang::En),
+            cause: Some(Cause::Sheet(self)),
+        }
+    }
 }
 
 impl fmt::Display for CellProblem {
@@ -390,15 +513,16 @@ impl Roster {
     }
 
     /// The member a cell names: an id, else a name that exactly one member has.
-    fn resolve(&self, text: &str) -> Result<String, String> {
+    fn resolve(&self, text: &str) -> Result<String, SheetProblem> {
         match self.lookup(text).as_slice() {
             [id] => Ok(id.clone()),
-            [] => Err(format!("no member has the id or name `{text}`")),
-            ids => Err(format!(
-                "`{text}` is the name of {} members ({}): write the member id",
-                ids.len(),
-                ids.join(", ")
-            )),
+            [] => Err(SheetProblem::NoMember {
+                text: text.to_owned(),
+            }),
+            ids => Err(SheetProblem::SharedName {
+                text: text.to_owned(),
+                ids: ids.to_vec(),
+            }),
         }
     }
 }
@@ -678,24 +802,16 @@ fn build(
     tz: chrono_tz::Tz,
 ) -> Result<Vec<Built>, SheetError> {
     let Some(header) = rows.first() else {
-        return Err(SheetError::Problems(vec![CellProblem {
-            row: 1,
-            column: String::new(),
-            problem: "the sheet is empty: it needs a header row".to_owned(),
-            cause: None,
-        }]));
+        return Err(SheetError::Problems(vec![
+            SheetProblem::Empty.at(1, String::new()),
+        ]));
     };
     let columns = header_map(kind, header);
     let missing: Vec<CellProblem> = kind
         .columns()
         .iter()
         .filter(|c| c.required && !columns.contains_key(c.key))
-        .map(|c| CellProblem {
-            row: 1,
-            column: String::new(),
-            problem: format!("no column `{}` / `{}` in the header", c.zh, c.en),
-            cause: None,
-        })
+        .map(|c| SheetProblem::MissingColumn { zh: c.zh, en: c.en }.at(1, String::new()))
         .collect();
     if !missing.is_empty() {
         return Err(SheetError::Problems(missing));
@@ -734,17 +850,13 @@ impl Sheet<'_> {
             .map_or("", |s| s.trim())
     }
 
-    fn problem(&mut self, row: usize, key: &str, problem: String) {
-        self.problems.push(CellProblem {
-            row: row + 1,
-            column: self
-                .columns
-                .get(key)
-                .map(|&c| letter(c))
-                .unwrap_or_default(),
-            problem,
-            cause: None,
-        });
+    fn problem(&mut self, row: usize, key: &str, problem: SheetProblem) {
+        let column = self
+            .columns
+            .get(key)
+            .map(|&c| letter(c))
+            .unwrap_or_default();
+        self.problems.push(problem.at(row + 1, column));
     }
 
     /// The data rows: every row after the header with any cell filled.
@@ -760,7 +872,7 @@ impl Sheet<'_> {
         for row in self.data_rows() {
             let class_id = self.cell(row, "class_id").to_owned();
             if class_id.is_empty() {
-                self.problem(row, "class_id", "the class id is missing".to_owned());
+                self.problem(row, "class_id", SheetProblem::NoClassId);
                 continue;
             }
             let index = match by_id.get(&class_id) {
@@ -802,7 +914,11 @@ impl Sheet<'_> {
                             self.problem(
                                 row,
                                 "attendees",
-                                format!("`{name}` ({id}) is listed twice for class {class_id}"),
+                                SheetProblem::ListedTwice {
+                                    name: name.to_owned(),
+                                    id,
+                                    class_id: class_id.clone(),
+                                },
                             );
                         } else {
                             attendees.push(json!(id));
@@ -830,7 +946,7 @@ impl Sheet<'_> {
         match parse_form(&form) {
             Some(f) => data.insert("form".to_owned(), json!(f.as_str())),
             None => {
-                self.problem(row, "form", format!("`{form}` is not a class form"));
+                self.problem(row, "form", SheetProblem::NotAForm { text: form });
                 None
             }
         };
@@ -838,11 +954,7 @@ impl Sheet<'_> {
         match parse_time(&starts, tz) {
             Some(at) => data.insert("starts_at".to_owned(), json!(at)),
             None => {
-                self.problem(
-                    row,
-                    "starts_at",
-                    format!("`{starts}` is not a time like 2025-03-05 09:00"),
-                );
+                self.problem(row, "starts_at", SheetProblem::NotATime { text: starts });
                 None
             }
         };
@@ -853,7 +965,10 @@ impl Sheet<'_> {
                 self.problem(
                     row,
                     "duration_minutes",
-                    format!("`{minutes}` is not a whole number of minutes"),
+                    SheetProblem::NotMinutes {
+                        text: minutes,
+                        or_hours: false,
+                    },
                 );
                 None
             }
@@ -883,10 +998,11 @@ impl Sheet<'_> {
                 self.problem(
                     row,
                     key,
-                    format!(
-                        "`{here}` differs from row {} of the same class (`{there}`)",
-                        first.row
-                    ),
+                    SheetProblem::DiffersFromFirst {
+                        text: here.to_owned(),
+                        row: first.row,
+                        first: there,
+                    },
                 );
             }
         }
@@ -910,7 +1026,7 @@ impl Sheet<'_> {
                 self.problem(
                     row,
                     "studied_on",
-                    format!("`{date_text}` is not a date like 2025-03-05"),
+                    SheetProblem::NotADate { text: date_text },
                 );
                 continue;
             };
@@ -919,9 +1035,9 @@ impl Sheet<'_> {
                 self.problem(
                     row,
                     "platform",
-                    format!(
-                        "`{platform_text}` is not a platform (学习强国, 灯塔大课堂, 山东党员网络学院, 其他)"
-                    ),
+                    SheetProblem::NotAPlatform {
+                        text: platform_text,
+                    },
                 );
                 continue;
             };
@@ -967,7 +1083,10 @@ impl Sheet<'_> {
                 self.problem(
                     row,
                     "minutes",
-                    format!("`{minutes}` is not a whole number of minutes (or give hours)"),
+                    SheetProblem::NotMinutes {
+                        text: minutes,
+                        or_hours: true,
+                    },
                 );
                 None
             }

@@ -136,6 +136,7 @@ fn problems_table(ctx: &Ctx, problems: &[sheets::CellProblem]) -> Table {
                 Some(sheets::Cause::Scope(scope)) => {
                     super::forms::scope_wording(ctx.lang, scope, None)
                 }
+                Some(sheets::Cause::Sheet(problem)) => problem.wording(ctx.lang),
                 None => p.problem.clone(),
             }),
         ]);
@@ -151,6 +152,10 @@ fn refused(ctx: &Ctx, view: &mut View, err: SheetError) -> Result<(), PageError>
     view.notes.push(ctx.t("rec.nothing_stored").to_owned());
     match err {
         SheetError::Problems(problems) => view.tables.push(problems_table(ctx, &problems)),
+        // The reader's own detail (csv, calamine) stays as it says it; what it means is worded.
+        SheetError::Unreadable { what, reason } if ctx.lang == super::Lang::Zh => view
+            .notes
+            .push(format!("无法按 {what} 格式读取该文件：{reason}")),
         SheetError::Unreadable { .. } => view.notes.push(err.to_string()),
         SheetError::Record(e) => return Err(crate::recording::record_error(e)).page(ctx),
     }

@@ -388,6 +388,82 @@ async fn an_upload_with_a_bad_cell_stores_nothing_and_fixed_and_confirmed_stores
 }
 
 #[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
+async fn an_uploads_own_problems_are_worded_in_the_pages_language(pool: PgPool) {
+    let api = seeded(pool).await;
+    let problems = |html: &str| -> Vec<String> {
+        html.split(r#"<tr class="problem">"#)
+            .skip(1)
+            .map(|row| row.split("</tr>").next().unwrap().to_owned())
+            .collect()
+    };
+    // A name of no member, a bad date, a platform that is none, minutes that are no number.
+    let sheet = "党员（编号或姓名）,学习日期,学习平台,学习时长（分钟）\n\
+                 无此人,2024-03-01,学习强国,30\nMA2,2024-02-30,灯塔大课堂,45\n\
+                 MA1,2024-03-02,抖音,60\nMB1,2024-03-02,学习强国,半小时\n";
+    let cases = [
+        (
+            "/record/upload",
+            [
+                "没有编号或姓名为“无此人”的党员",
+                "“2024-02-30”不是形如 2025-03-05 的日期",
+                "“抖音”不是学习平台",
+                "“半小时”不是整数分钟（或填写学时）",
+            ],
+        ),
+        (
+            "/record/upload?lang=en",
+            [
+                "no member has the id or name `无此人`",
+                "`2024-02-30` is not a date like 2025-03-05",
+                "`抖音` is not a platform",
+                "`半小时` is not a whole number of minutes (or give hours)",
+            ],
+        ),
+    ];
+    for (uri, wordings) in cases {
+        let reply = upload_as(
+            &api,
+            "admin",
+            uri,
+            "online-hours",
+            "h.csv",
+            sheet.as_bytes(),
+        )
+        .await;
+        let rows = problems(&reply.text());
+        assert_eq!(rows.len(), 4, "{uri}: {}", reply.text());
+        for (row, wording) in rows.iter().zip(wordings) {
+            assert!(
+                row.contains(&html_escape(wording)),
+                "{uri}: {row} lacks {wording}"
+            );
+        }
+    }
+    // A header without the sheet's columns: named in the page's language, both headings given.
+    let reply = upload_as(
+        &api,
+        "admin",
+        "/record/upload",
+        "class-register",
+        "c.csv",
+        "名称\n一\n".as_bytes(),
+    )
+    .await;
+    let rows = problems(&reply.text());
+    assert!(!rows.is_empty(), "{}", reply.text());
+    assert!(rows.iter().all(|r| r.contains("表头中没有")), "{rows:?}");
+}
+
+/// `text` as the pages escape it (quotes and the backtick are written as entities).
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+#[partyedu_testkit::db_test(migrator = "partyedu_store::MIGRATOR")]
 async fn every_form_renders_in_both_languages_and_registry_changes_record(pool: PgPool) {
     let api = seeded(pool).await;
     let index = page(&api, "admin", "/record").await.text();
