@@ -11,7 +11,9 @@
 //! `BENCHMARKS.md`.
 
 mod audit;
+mod child;
 mod history;
+mod latency;
 mod projections;
 mod recording;
 mod shapes;
@@ -59,6 +61,10 @@ enum Mode {
     /// The real server as a child: appends and queries at steady rates through HTTP for a
     /// while, one rebuild and one rule switch in the middle; errors, p99s, resident memory.
     Soak(soak::Args),
+    /// A generated city-scale history imported by the real binary, `serve` as a child: its
+    /// time to ready and memory, then every dashboard endpoint's latency while appends run,
+    /// beside a trivial authenticated endpoint measured the same way.
+    Latency(latency::Args),
     /// Internal: one rebuild in this process, reported as one JSON line (run by `projections`).
     #[command(hide = true)]
     RebuildOnly(projections::RebuildArgs),
@@ -98,6 +104,7 @@ async fn main() -> Result<()> {
         Mode::Recording(args) => recording::run(args).await,
         Mode::Audit(args) => audit::run(args).await,
         Mode::Soak(args) => soak::run(args).await,
+        Mode::Latency(args) => latency::run(args).await,
         Mode::RebuildOnly(args) => projections::rebuild_only(args).await,
     }
 }
