@@ -9,6 +9,7 @@
 mod common;
 
 use common::Server;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use partyedu_server::auth::{Role, create_token};
 use serde_json::{Value, json};
@@ -121,26 +122,67 @@ async fn only_loopback(client: &Client, base: &str) {
     }
 }
 
-/// Every form control has a label and the page offers a skip link (keyboard users).
+/// The page's own accessibility checks (no axe-core: nothing is downloaded): the document says
+/// its language; every form control has a label, every link and button a name, every table a
+/// name, every chart a text alternative; no positive `tabindex` reorders the keyboard's path.
 async fn labelled(client: &Client, path: &str) {
-    let unlabelled = client
+    let problems = client
         .execute(
-            "return [...document.querySelectorAll('input:not([type=hidden]), select')]
-               .filter(e => !(e.labels && e.labels.length) && !e.closest('label'))
-               .map(e => e.name);",
+            "const name = e => (e.getAttribute('aria-label') || e.textContent || e.title || '').trim();
+             const named = e => name(e) || e.getAttribute('aria-labelledby');
+             return [].concat(
+               document.documentElement.lang ? [] : ['html without lang'],
+               [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                 .filter(e => !(e.labels && e.labels.length) && !e.closest('label'))
+                 .map(e => 'control without a label: ' + e.name),
+               [...document.querySelectorAll('a[href], button')]
+                 .filter(e => !named(e) && !e.querySelector('img[alt], svg[aria-label]'))
+                 .map(e => 'link or button without a name: ' + e.outerHTML.slice(0, 80)),
+               [...document.querySelectorAll('table')]
+                 .filter(e => !e.caption && !e.getAttribute('aria-label')
+                              && !e.closest('section[aria-labelledby]'))
+                 .map(e => 'table without a name: ' + e.outerHTML.slice(0, 80)),
+               [...document.querySelectorAll('svg, img')]
+                 .filter(e => !e.closest('a, button') || e.tagName === 'IMG')
+                 .filter(e => e.getAttribute('aria-hidden') !== 'true')
+                 .filter(e => !(e.getAttribute('aria-label') || e.getAttribute('alt')
+                                || e.querySelector('title') || e.getAttribute('aria-labelledby')))
+                 .map(e => 'chart without a text alternative: ' + e.outerHTML.slice(0, 80)),
+               [...document.querySelectorAll('[tabindex]')]
+                 .filter(e => parseInt(e.getAttribute('tabindex'), 10) > 0)
+                 .map(e => 'positive tabindex: ' + e.outerHTML.slice(0, 80)),
+             );",
             vec![],
         )
         .await
         .unwrap();
-    assert_eq!(unlabelled, json!([]), "{path}: controls without a label");
-    let skip = client
+    assert_eq!(problems, json!([]), "{path}: accessibility");
+}
+
+/// On a page just opened, the first Tab lands on the skip link to the content.
+async fn first_tab_skips_to_main(client: &Client, path: &str) {
+    let tab = '\u{E004}';
+    client
+        .perform_actions(
+            KeyActions::new("keyboard".to_owned())
+                .then(KeyAction::Down { value: tab })
+                .then(KeyAction::Up { value: tab }),
+        )
+        .await
+        .unwrap();
+    let focused = client
         .execute(
-            "return !!document.querySelector('a.skip[href=\"#main\"]');",
+            "const e = document.activeElement; return e.matches('a.skip[href=\"#main\"]')
+               && !!document.getElementById('main');",
             vec![],
         )
         .await
         .unwrap();
-    assert_eq!(skip, json!(true), "{path}: no skip link");
+    assert_eq!(
+        focused,
+        json!(true),
+        "{path}: the first Tab is not the skip link to #main"
+    );
 }
 
 async fn shoot(client: &Client, dir: &Path, name: &str) {
@@ -396,6 +438,7 @@ async fn the_dashboard_in_headless_chromium(pool: PgPool) {
                 .goto(&format!("{base}{path}{sep}lang={lang}"))
                 .await
                 .unwrap();
+            first_tab_skips_to_main(&client, path).await;
             let title = client
                 .find(Locator::Css("h1"))
                 .await
